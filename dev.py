@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Set up and run execrole on a fresh machine that has only Python 3.11+.
+
+    python3 dev.py run    # create .venv, install execrole, run the main job (the demo for now)
+    python3 dev.py test   # create .venv, install execrole with test tools, run the whole suite
+    python3 dev.py bench  # run the benchmarks in bench/ (not part of the tests)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def sh(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+
+
+def setup(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"execrole needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / f".installed{extras}"
+    pyproject = ROOT / "pyproject.toml"
+    if not stamp.exists() or stamp.stat().st_mtime < pyproject.stat().st_mtime:
+        sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "-e", f".{extras}")
+        stamp.touch()
+
+
+def main() -> int:
+    what = sys.argv[1] if len(sys.argv) > 1 else "run"
+    rest = sys.argv[2:]
+    try:
+        if what == "run":
+            setup("")
+            sh(BIN / "execrole", "demo", *rest)
+        elif what == "test":
+            setup("[dev]")
+            sh(PY, "-m", "ruff", "check", "src", "tests", "bench", "dev.py")
+            sh(PY, "-m", "mypy")
+            sh(PY, "-m", "pytest", *rest)
+        elif what == "bench":
+            setup("[dev]")
+            for script in sorted((ROOT / "bench").glob("*.py")):
+                sh(PY, script, *rest)
+        else:
+            print(__doc__)
+            return 2
+    except subprocess.CalledProcessError as e:
+        return e.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

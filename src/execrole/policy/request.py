@@ -1,0 +1,108 @@
+"""The request context: who asks for what, on which resource, with which condition keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from .principals import RequestPrincipal, parse_principal
+
+ContextValue = str | Sequence[str]
+
+
+def _normalize(context: Mapping[str, ContextValue] | None) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for key, value in (context or {}).items():
+        if isinstance(value, str):
+            out[key.lower()] = (value,)
+        elif isinstance(value, bool):
+            out[key.lower()] = ("true" if value else "false",)
+        elif isinstance(value, (int, float)):
+            out[key.lower()] = (str(value),)
+        else:
+            out[key.lower()] = tuple(
+                ("true" if v else "false") if isinstance(v, bool) else str(v) for v in value
+            )
+    return out
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Request:
+    """One authorization question. Context keys are case-insensitive (stored lower-cased)."""
+
+    principal: str
+    action: str
+    resource: str
+    resource_account: str | None
+    context: Mapping[str, tuple[str, ...]]
+    time: float = field(default=0.0)
+
+    def __init__(
+        self,
+        principal: str,
+        action: str,
+        resource: str = "*",
+        resource_account: str | None = None,
+        context: Mapping[str, ContextValue] | None = None,
+        time: float | None = None,
+    ) -> None:
+        object.__setattr__(self, "principal", principal)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "resource", resource)
+        object.__setattr__(self, "resource_account", resource_account)
+        object.__setattr__(self, "context", _normalize(context))
+        object.__setattr__(self, "time", _now() if time is None else time)
+
+    @property
+    def caller(self) -> RequestPrincipal:
+        return parse_principal(self.principal)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def resource_account_of(resource: str) -> str | None:
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[4] and parts[4] != "*":
+        return parts[4]
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _derived(principal: str) -> dict[str, str]:
+    return parse_principal(principal).derived()
+
+
+class RequestContext:
+    """Condition-key lookup for one evaluation: given keys first, then derived ones."""
+
+    __slots__ = ("_derived", "_given", "_time")
+
+    def __init__(self, request: Request) -> None:
+        self._given = request.context
+        self._derived = _derived(request.principal)
+        self._time = request.time
+
+    def values(self, key: str) -> tuple[str, ...] | None:
+        found = self._given.get(key)
+        if found is not None:
+            return found
+        value = self._derived.get(key)
+        if value is not None:
+            return (value,)
+        if key == "aws:currenttime":
+            stamp = datetime.fromtimestamp(self._time, UTC)
+            return (stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),)
+        if key == "aws:epochtime":
+            return (str(int(self._time)),)
+        return None
+
+    def single(self, key: str) -> str | None:
+        found = self.values(key)
+        if found is None or len(found) != 1:
+            return None  # multivalued keys cannot be policy variables
+        return found[0]
