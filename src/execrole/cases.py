@@ -185,8 +185,11 @@ def validate_case(case: Case) -> dict[str, Any]:
     document = spec["document"]
     if not isinstance(document, (str, dict)):
         document = json.dumps(document)
+    managed_flag = spec.get("managed")
+    if managed_flag is not None and not isinstance(managed_flag, bool):
+        raise CaseError("validate.managed must be true or false")
     try:
-        parse_policy(document, ptype)
+        parse_policy(document, ptype, managed=managed_flag)
     except PolicyError as e:
         return {"valid": False, "code": e.code, "message": e.message}
     return {"valid": True}

@@ -28,7 +28,11 @@ def register(commands: Any) -> None:
         epilog="example: execrole policy validate role-policy.json --type identity")
     v.add_argument("file", help="policy document (JSON); '-' reads standard input")
     v.add_argument("--type", choices=_TYPES, default="identity",
-                   help="document type (default: identity, i.e. a managed policy)")
+                   help="document type (default: identity)")
+    v.add_argument("--managed", action="store_true",
+                   help="check an identity policy as a customer managed policy (CreatePolicy: "
+                   "Version 2012-10-17, alphanumeric Sids, 6,144 characters) rather than an "
+                   "inline one; boundaries are always checked as managed policies")
     v.set_defaults(handler=cmd_validate)
 
     e = sub.add_parser(
@@ -66,7 +70,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"execrole: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     try:
-        policy = parse_policy(text, args.type)
+        policy = parse_policy(text, args.type, managed=True if args.managed else None)
     except PolicyError as e:
         print(f"{e.code}: {e.message}")
         return 1

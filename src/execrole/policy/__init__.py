@@ -12,6 +12,7 @@
 """
 
 from .authorizer import Authorizer, PolicySet, authorize, requires_resource_policy
+from .cache import CachedAuthorizer
 from .decision import Decision, Layer, MatchedStatement, Outcome, access_denied_message
 from .errors import PolicyError
 from .model import Condition, Policy, PolicyType, PrincipalSet, Statement
@@ -20,6 +21,7 @@ from .request import Request
 
 __all__ = [
     "Authorizer",
+    "CachedAuthorizer",
     "Condition",
     "Decision",
     "Layer",

@@ -11,12 +11,12 @@ attached to every level, so only their Deny statements can change a decision.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .compiled import CompiledStatement, Grant, compile_policy
 from .decision import Decision, Layer, MatchedStatement, Outcome, access_denied_message
 from .model import Policy
-from .principals import Kind, parse_principal
+from .principals import Kind, RequestPrincipal, parse_principal
 from .request import Request, RequestContext, resource_account_of
 
 # Actions whose resource policy (the role trust policy) must allow explicitly.
@@ -64,14 +64,6 @@ def _flatten(policies: Sequence[Policy], layer: Layer) -> tuple[CompiledStatemen
     return tuple(s for p in policies for s in compile_policy(p, layer))
 
 
-@dataclass
-class _Tally:
-    allow: bool = False
-    grant: Grant = Grant.NONE
-    matched: list[MatchedStatement] = field(default_factory=list)
-    denies: list[MatchedStatement] = field(default_factory=list)
-
-
 class Authorizer:
     """Compile a PolicySet once; `authorize` answers requests against it."""
 
@@ -113,87 +105,112 @@ class Authorizer:
 
     def authorize(self, request: Request) -> Decision:
         action = request.action.lower()
-        cand = self._candidates(action)
+        cand = self._index.get(action) or self._candidates(action)
         caller = parse_principal(request.principal)
         ctx = RequestContext(request)
         resource = request.resource
         kind = caller.kind
         service_or_anonymous = kind is Kind.SERVICE or kind is Kind.ANONYMOUS
-
-        denies: list[MatchedStatement] = []
         allows: list[MatchedStatement] = []
+        denies: list[MatchedStatement] = []
 
-        def scan(statements: tuple[CompiledStatement, ...]) -> Grant:
-            best = Grant.NONE
-            for st in statements:
-                grant = st.evaluate(resource, caller, ctx)
-                if grant:
-                    if st.deny:
-                        denies.append(st.ref)
-                    else:
-                        allows.append(st.ref)
-                        if grant > best:
-                            best = grant
-            return best
-
-        grant = scan(cand.resource)
+        grant = _scan(cand.resource, resource, caller, ctx, allows, denies)
         identity_ok = boundary_ok = session_ok = scp_ok = True
         if not service_or_anonymous:
-            identity_ok = bool(scan(cand.identity)) or kind is Kind.ROOT
+            identity_ok = (_scan(cand.identity, resource, caller, ctx, allows, denies) > 0
+                           or kind is Kind.ROOT)
             if self._has_boundary:
-                boundary_ok = bool(scan(cand.boundary))
+                boundary_ok = _scan(cand.boundary, resource, caller, ctx, allows, denies) > 0
             if self._has_session:
-                session_ok = bool(scan(cand.session))
+                session_ok = _scan(cand.session, resource, caller, ctx, allows, denies) > 0
             elif kind is Kind.FEDERATED_USER:
                 session_ok = False  # a federated user without a session policy gets nothing
             if self._scp_levels is not None:
                 for level in cand.scp_levels:
-                    if not scan(level):
+                    if not _scan(level, resource, caller, ctx, allows, denies):
                         scp_ok = False
         if kind is not Kind.SERVICE and self._rcp_levels is not None:
             for level in cand.rcp_levels:
-                scan(level)  # RCPFullAWSAccess allows on every level; only denies count
+                # RCPFullAWSAccess allows on every level; only denies count.
+                _scan(level, resource, caller, ctx, allows, denies)
 
-        trust = action in TRUST_ACTIONS
         if denies:
             layers = _ordered({m.layer for m in denies})
             message = access_denied_message(request.principal, request.action, resource,
-                                            Outcome.EXPLICIT_DENY, layers, trust)
+                                            Outcome.EXPLICIT_DENY, layers,
+                                            action in TRUST_ACTIONS)
             return Decision(Outcome.EXPLICIT_DENY, layers, tuple(denies), message)
 
-        denied: set[Layer] = set()
         if service_or_anonymous:
+            if grant:
+                return Decision(Outcome.ALLOW, (), tuple(allows), None)
+            return self._implicit(request, action, {Layer.RESOURCE}, allows)
+        if identity_ok and boundary_ok and session_ok and scp_ok and grant != Grant.NONE \
+                and grant != Grant.ACCOUNT:
+            pass  # every layer allows and the resource policy names the caller
+        elif identity_ok and boundary_ok and session_ok and scp_ok and not grant \
+                and not requires_resource_policy(action, resource) \
+                and self._same_account(request, caller):
+            return Decision(Outcome.ALLOW, (), tuple(allows), None)
+
+        denied: set[Layer] = set()
+        failures = set()
+        if not identity_ok:
+            failures.add(Layer.IDENTITY)
+        if not boundary_ok:
+            failures.add(Layer.PERMISSIONS_BOUNDARY)
+        if not session_ok:
+            failures.add(Layer.SESSION)
+        if self._same_account(request, caller):
+            if grant == Grant.DIRECT:
+                pass  # granted to the caller itself: implicit denies elsewhere don't matter
+            elif grant == Grant.ROLE:
+                denied |= failures - {Layer.IDENTITY}
+            elif not grant and requires_resource_policy(action, resource):
+                denied.add(Layer.RESOURCE)
+                denied |= failures
+            else:
+                denied |= failures
+        else:
+            denied |= failures
             if not grant:
                 denied.add(Layer.RESOURCE)
-        else:
-            path_failures = {layer for layer, ok in ((Layer.IDENTITY, identity_ok),
-                                                     (Layer.PERMISSIONS_BOUNDARY, boundary_ok),
-                                                     (Layer.SESSION, session_ok)) if not ok}
-            resource_account = (request.resource_account or resource_account_of(resource)
-                                or caller.account)
-            same_account = caller.account is not None and caller.account == resource_account
-            if same_account:
-                if grant is Grant.DIRECT:
-                    pass  # granted to the caller itself: implicit denies elsewhere don't matter
-                elif grant is Grant.ROLE:
-                    denied |= path_failures - {Layer.IDENTITY}
-                elif grant is Grant.NONE and requires_resource_policy(action, resource):
-                    denied.add(Layer.RESOURCE)
-                else:
-                    denied |= path_failures
-            else:
-                denied |= path_failures
-                if not grant:
-                    denied.add(Layer.RESOURCE)
-            if not scp_ok:
-                denied.add(Layer.SCP)
-
+        if not scp_ok:
+            denied.add(Layer.SCP)
         if not denied:
             return Decision(Outcome.ALLOW, (), tuple(allows), None)
+        return self._implicit(request, action, denied, allows)
+
+    @staticmethod
+    def _same_account(request: Request, caller: RequestPrincipal) -> bool:
+        account = (request.resource_account or resource_account_of(request.resource)
+                   or caller.account)
+        return caller.account is not None and caller.account == account
+
+    @staticmethod
+    def _implicit(request: Request, action: str, denied: set[Layer],
+                  allows: list[MatchedStatement]) -> Decision:
         layers = _ordered(denied)
-        message = access_denied_message(request.principal, request.action, resource,
-                                        Outcome.IMPLICIT_DENY, layers, trust)
+        message = access_denied_message(request.principal, request.action, request.resource,
+                                        Outcome.IMPLICIT_DENY, layers, action in TRUST_ACTIONS)
         return Decision(Outcome.IMPLICIT_DENY, layers, tuple(allows), message)
+
+
+def _scan(statements: tuple[CompiledStatement, ...], resource: str, caller: RequestPrincipal,
+          ctx: RequestContext, allows: list[MatchedStatement],
+          denies: list[MatchedStatement]) -> int:
+    """Evaluate one layer's candidate statements; the best grant among its Allows."""
+    best = Grant.NONE
+    for st in statements:
+        grant = st.evaluate(resource, caller, ctx)
+        if grant:
+            if st.deny:
+                denies.append(st.ref)
+            else:
+                allows.append(st.ref)
+                if grant > best:
+                    best = grant
+    return best
 
 
 _ORDER = (Layer.SCP, Layer.RCP, Layer.RESOURCE, Layer.IDENTITY, Layer.PERMISSIONS_BOUNDARY,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from enum import IntEnum
 
 from .decision import Layer, MatchedStatement
 from .model import Policy, PrincipalSet, Statement
@@ -19,11 +18,12 @@ from .variables import Template, has_variables, parse_template, pieces_to_regex,
 from .wildcard import glob_to_regex
 
 
-class Grant(IntEnum):
+class Grant:
     """How a resource-policy statement names the caller (reference_policies_evaluation-logic.md,
     "Resource-based policies"): directly (user, session, service, "*"), through the role a
     session belongs to, or through the whole account (a delegation to identity policies)."""
 
+    # Plain ints, not an IntEnum: these are compared on every evaluation.
     NONE = 0
     ACCOUNT = 1
     ROLE = 2
@@ -62,7 +62,7 @@ class PrincipalMatcher:
         self.direct.update(spec.federated)
         self.direct.update(spec.canonical_user)
 
-    def grant(self, p: RequestPrincipal) -> Grant:
+    def grant(self, p: RequestPrincipal) -> int:
         if self.everyone:
             return Grant.DIRECT
         if p.kind is Kind.SERVICE:
@@ -198,7 +198,7 @@ class CompiledStatement:
     def matches_action(self, action: str) -> bool:
         return self._action_test(action) != self._not_action
 
-    def evaluate(self, resource: str, caller: RequestPrincipal, ctx: Context) -> Grant:
+    def evaluate(self, resource: str, caller: RequestPrincipal, ctx: Context) -> int:
         """Grant.NONE when the statement does not apply; otherwise how it names the caller
         (Grant.DIRECT for statements without a principal)."""
         if not self.resource_test(resource, ctx):
@@ -206,7 +206,7 @@ class CompiledStatement:
         grant = Grant.DIRECT
         if self.principal is not None:
             grant = self.principal.grant(caller)
-            if grant is Grant.NONE:
+            if not grant:
                 return grant
         elif self.not_principal is not None and self.not_principal.excludes(caller):
             return Grant.NONE

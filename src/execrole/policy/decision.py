@@ -3,9 +3,8 @@ AWS's AccessDenied message (troubleshoot_access-denied.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Outcome(StrEnum):
@@ -23,8 +22,7 @@ class Layer(StrEnum):
     RCP = "rcp"
 
 
-@dataclass(frozen=True, slots=True)
-class MatchedStatement:
+class MatchedStatement(NamedTuple):
     layer: Layer
     policy: str
     index: int
@@ -36,8 +34,9 @@ class MatchedStatement:
                 "sid": self.sid, "effect": self.effect}
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """The answer: a value (a named tuple, cheap to build on the hot path)."""
+
     outcome: Outcome
     denied_by: tuple[Layer, ...] = ()
     matched: tuple[MatchedStatement, ...] = ()

@@ -66,6 +66,9 @@ def _now() -> float:
 
 
 def resource_account_of(resource: str) -> str | None:
+    """The account field of an ARN; None for ARNs without one (S3 buckets and objects)."""
+    if not resource.startswith("arn:"):
+        return None
     parts = resource.split(":", 5)
     if len(parts) == 6 and parts[4] and parts[4] != "*":
         return parts[4]
@@ -80,25 +83,24 @@ def _derived(principal: str) -> dict[str, str]:
 class RequestContext:
     """Condition-key lookup for one evaluation: given keys first, then derived ones."""
 
-    __slots__ = ("_derived", "_given", "_time")
+    __slots__ = ("_given", "_request")
 
     def __init__(self, request: Request) -> None:
         self._given = request.context
-        self._derived = _derived(request.principal)
-        self._time = request.time
+        self._request = request
 
     def values(self, key: str) -> tuple[str, ...] | None:
         found = self._given.get(key)
         if found is not None:
             return found
-        value = self._derived.get(key)
+        value = _derived(self._request.principal).get(key)
         if value is not None:
             return (value,)
         if key == "aws:currenttime":
-            stamp = datetime.fromtimestamp(self._time, UTC)
+            stamp = datetime.fromtimestamp(self._request.time, UTC)
             return (stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),)
         if key == "aws:epochtime":
-            return (str(int(self._time)),)
+            return (str(int(self._request.time)),)
         return None
 
     def single(self, key: str) -> str | None:

@@ -106,8 +106,6 @@ def pieces_to_regex(pieces: list[tuple[bool, str]], *, arn: bool) -> str:
     """
     out: list[str] = []
     colons = 0
-    if arn and sum(text.count(":") for _, text in pieces) < 5:
-        arn = False  # not a six-segment ARN: match the pattern as a whole
     for literal, text in pieces:
         for ch in text:
             if ch == ":":
