@@ -26,8 +26,6 @@ def sh(*cmd: str | Path) -> None:
 
 
 def setup(extras: str) -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"execrole needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PY.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)

@@ -70,8 +70,8 @@ BOUNDARY = {"Version": "2012-10-17", "Statement": [
 
 def build_requests(n: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    buckets = (TEAM_BUCKETS + [f"sagemaker-{REGION}-{ACCOUNT}", "my-sagemaker-models",
-                               "aws-glue-scripts-x", "corp-raw", "prod-ledger", "SageMakerOut"])
+    buckets = [*TEAM_BUCKETS, f"sagemaker-{REGION}-{ACCOUNT}", "my-sagemaker-models",
+               "aws-glue-scripts-x", "corp-raw", "prod-ledger", "SageMakerOut"]
     kinds = ["s3get", "s3put", "s3list", "sm", "passrole", "ecr", "logs", "metrics", "kms"]
     weights = [30, 12, 8, 12, 6, 10, 12, 4, 6]
     seen: set[str] = set()
@@ -80,7 +80,8 @@ def build_requests(n: int, seed: int = 7) -> list[dict[str, Any]]:
     while len(out) < n:
         i += 1
         kind = rng.choices(kinds, weights)[0]
-        ctx: dict[str, Any] = {"aws:SecureTransport": "true", "aws:SourceIp": f"10.0.{i % 250}.{i % 200}"}
+        ctx: dict[str, Any] = {"aws:SecureTransport": "true",
+                               "aws:SourceIp": f"10.0.{i % 250}.{i % 200}"}
         if kind in ("s3get", "s3put"):
             bucket = rng.choice(buckets)
             action = "s3:GetObject" if kind == "s3get" else "s3:PutObject"
@@ -88,7 +89,8 @@ def build_requests(n: int, seed: int = 7) -> list[dict[str, Any]]:
             if kind == "s3get" and rng.random() < 0.2:
                 ctx["s3:ExistingObjectTag/SageMaker"] = "true"
         elif kind == "s3list":
-            action, resource = "s3:ListBucket", f"arn:aws:s3:::{rng.choice(buckets)}"
+            action = "s3:ListBucket"
+            resource = f"arn:aws:s3:::{rng.choice(buckets)}"
             ctx["s3:prefix"] = f"job-{i}/"
         elif kind == "sm":
             action = rng.choice(["sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob",

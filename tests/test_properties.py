@@ -79,7 +79,8 @@ def test_parser_never_raises_anything_else_on_text(text: str) -> None:
 
 # --- generated policies ------------------------------------------------------------------
 
-ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "iam:PassRole", "sagemaker:CreateTrainingJob"]
+ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "iam:PassRole",
+           "sagemaker:CreateTrainingJob"]
 ACTION_PATTERNS = [*ACTIONS, "s3:*", "*", "s3:Get*", "sagemaker:Create*", "iam:Pass?ole"]
 RESOURCES = ["arn:aws:s3:::data/train.csv", "arn:aws:s3:::sagemaker-x/a", "arn:aws:s3:::data",
              "arn:aws:iam::111122223333:role/R"]

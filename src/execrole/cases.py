@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import managed
-from .policy.authorizer import TRUST_ACTIONS
 from .policy import (
     Authorizer,
     Decision,
@@ -20,6 +19,7 @@ from .policy import (
     Request,
     parse_policy,
 )
+from .policy.authorizer import TRUST_ACTIONS
 
 LAYERS = frozenset({"identity", "resource", "permissions_boundary", "session", "scp", "rcp"})
 DECISIONS = frozenset({"allow", "implicit_deny", "explicit_deny"})
@@ -224,7 +224,8 @@ def mismatches(case: Case, result: Mapping[str, Any]) -> list[str]:
         if not isinstance(wanted, list) or not set(wanted) <= LAYERS:
             return [f"expect.denied_by must list layers among {', '.join(sorted(LAYERS))}"]
         if set(wanted) != set(result["denied_by"]):
-            problems.append(f"denied_by: expected {sorted(wanted)}, got {sorted(result['denied_by'])}")
+            got = sorted(result["denied_by"])
+            problems.append(f"denied_by: expected {sorted(wanted)}, got {got}")
     if "message" in expect and expect["message"] != result.get("message"):
         problems.append(f"message: expected {expect['message']!r}, got {result.get('message')!r}")
     return problems

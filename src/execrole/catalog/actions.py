@@ -63,7 +63,7 @@ def unknown_action_warning(pattern: str) -> str | None:
     """A warning for an action pattern that names no known action (IAM accepts these)."""
     if pattern == "*":
         return None
-    prefix, _, name = pattern.partition(":")
+    prefix, _, _name = pattern.partition(":")
     if not service_exists(prefix):
         return f"Unknown service prefix {prefix!r} in action {pattern!r}"
     if not expand_action(pattern):

@@ -15,7 +15,8 @@ from ..policy import Authorizer, Decision, PolicySet, PolicyType, Request, parse
 
 ACCOUNT = "111122223333"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/AmazonSageMaker-ExecutionRole-20201200T100000"
-SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/AmazonSageMaker-ExecutionRole-20201200T100000/SageMaker"
+SESSION = (f"arn:aws:sts::{ACCOUNT}:assumed-role/"
+           "AmazonSageMaker-ExecutionRole-20201200T100000/SageMaker")
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
     "Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 EXTRA_S3 = {"Version": "2012-10-17", "Statement": [
@@ -74,7 +75,7 @@ def _steps() -> list[tuple[str, Authorizer, Request]]:
 
 def _explain(decision: Decision) -> str:
     if decision.allowed:
-        refs = ", ".join(f"{m.policy} statement {m.index}" + (f" ({m.sid})" if m.sid else "")
+        refs = ", ".join(f"{m.policy} statement {m.statement}" + (f" ({m.sid})" if m.sid else "")
                          for m in decision.matched[:3])
         return f"ALLOW  by {refs}"
     layers = ", ".join(decision.denied_by)

@@ -69,7 +69,8 @@ class PrincipalMatcher:
             return Grant.DIRECT if p.text.lower() in self.direct else Grant.NONE
         if p.text in self.direct:
             return Grant.DIRECT
-        if p.kind in (Kind.ASSUMED_ROLE, Kind.ROLE) and (p.account or "", p.name or "") in self.roles:
+        is_role = p.kind is Kind.ASSUMED_ROLE or p.kind is Kind.ROLE
+        if is_role and (p.account or "", p.name or "") in self.roles:
             return Grant.ROLE
         if p.account is not None and p.account in self.accounts:
             return Grant.ACCOUNT
@@ -166,8 +167,16 @@ def compile_actions(patterns: tuple[str, ...]) -> Callable[[str], bool]:
 class CompiledStatement:
     """A statement ready to evaluate; `ref` is what a decision reports about it."""
 
-    __slots__ = ("conditions", "deny", "not_principal", "principal", "ref", "resource_test",
-                 "_action_test", "_not_action")
+    __slots__ = (
+        "_action_test",
+        "_not_action",
+        "conditions",
+        "deny",
+        "not_principal",
+        "principal",
+        "ref",
+        "resource_test",
+    )
 
     def __init__(self, statement: Statement, policy: Policy, layer: Layer) -> None:
         variables = policy.variables_enabled

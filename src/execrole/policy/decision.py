@@ -25,12 +25,12 @@ class Layer(StrEnum):
 class MatchedStatement(NamedTuple):
     layer: Layer
     policy: str
-    index: int
+    statement: int
     sid: str | None
     effect: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layer": str(self.layer), "policy": self.policy, "statement": self.index,
+        return {"layer": str(self.layer), "policy": self.policy, "statement": self.statement,
                 "sid": self.sid, "effect": self.effect}
 
 
