@@ -17,7 +17,7 @@ from .compiled import CompiledStatement, Grant, compile_policy
 from .decision import Decision, Layer, MatchedStatement, Outcome, access_denied_message
 from .model import Policy
 from .principals import Kind, RequestPrincipal, parse_principal
-from .request import Request, RequestContext, resource_account_of
+from .request import Request, RequestContext
 
 # Actions whose resource policy (the role trust policy) must allow explicitly.
 TRUST_ACTIONS = frozenset({"sts:assumerole", "sts:assumerolewithsaml",
@@ -104,7 +104,7 @@ class Authorizer:
         return found
 
     def authorize(self, request: Request) -> Decision:
-        action = request.action.lower()
+        action = request.action_key
         cand = self._index.get(action) or self._candidates(action)
         caller = parse_principal(request.principal)
         ctx = RequestContext(request)
@@ -114,15 +114,18 @@ class Authorizer:
         allows: list[MatchedStatement] = []
         denies: list[MatchedStatement] = []
 
-        grant = _scan(cand.resource, resource, caller, ctx, allows, denies)
+        grant = _scan(cand.resource, resource, caller, ctx, allows, denies) if cand.resource \
+            else Grant.NONE
         identity_ok = boundary_ok = session_ok = scp_ok = True
         if not service_or_anonymous:
             identity_ok = (_scan(cand.identity, resource, caller, ctx, allows, denies) > 0
                            or kind is Kind.ROOT)
             if self._has_boundary:
-                boundary_ok = _scan(cand.boundary, resource, caller, ctx, allows, denies) > 0
+                boundary_ok = bool(cand.boundary) and _scan(
+                    cand.boundary, resource, caller, ctx, allows, denies) > 0
             if self._has_session:
-                session_ok = _scan(cand.session, resource, caller, ctx, allows, denies) > 0
+                session_ok = bool(cand.session) and _scan(
+                    cand.session, resource, caller, ctx, allows, denies) > 0
             elif kind is Kind.FEDERATED_USER:
                 session_ok = False  # a federated user without a session policy gets nothing
             if self._scp_levels is not None:
@@ -183,8 +186,7 @@ class Authorizer:
 
     @staticmethod
     def _same_account(request: Request, caller: RequestPrincipal) -> bool:
-        account = (request.resource_account or resource_account_of(request.resource)
-                   or caller.account)
+        account = request.target_account or caller.account
         return caller.account is not None and caller.account == account
 
     @staticmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Literal
 
 from .decision import Layer, MatchedStatement
 from .model import Policy, PrincipalSet, Statement
@@ -111,11 +112,39 @@ def _never(_resource: str, _ctx: Context) -> bool:
 def compile_resources(patterns: tuple[str, ...], variables: bool) -> ResourceTest:
     """One test for a Resource list: a single regex for the static patterns, and per-request
     resolution for the ones that hold policy variables."""
+    matcher = _static_matcher(patterns, variables)
+    if matcher is True:
+        return _always
+    if callable(matcher):
+        fullmatch = matcher
+        return lambda resource, _ctx: fullmatch(resource) is not None
+    return _compile_dynamic(patterns, variables)
+
+
+Fullmatch = Callable[[str], "re.Match[str] | None"]
+
+
+def _static_matcher(patterns: tuple[str, ...], variables: bool) -> Fullmatch | Literal[True] | None:
+    """True for "everything", a fullmatch for patterns without variables, else None."""
+    templates = [parse_template(p, variables) for p in patterns]
+    if any(has_variables(t) for t in templates):
+        if any(t == ("*",) for t in templates):
+            return True
+        return None
+    if any(t == ("*",) for t in templates):
+        return True
+    sources = []
+    for t in templates:
+        pieces = resolve(t, lambda _k: None)
+        assert pieces is not None
+        sources.append("(?:" + pieces_to_regex(pieces, arn=True) + ")")
+    return re.compile("|".join(sources) or "(?!)", re.DOTALL).fullmatch
+
+
+def _compile_dynamic(patterns: tuple[str, ...], variables: bool) -> ResourceTest:
     templates = [parse_template(p, variables) for p in patterns]
     static: list[Template] = [t for t in templates if not has_variables(t)]
     dynamic: list[Template] = [t for t in templates if has_variables(t)]
-    if any(t == ("*",) for t in static):
-        return _always
     regex = None
     if static:
         sources = []
@@ -169,7 +198,10 @@ class CompiledStatement:
 
     __slots__ = (
         "_action_test",
+        "_fullmatch",
         "_not_action",
+        "_plain",
+        "_resource_mode",
         "conditions",
         "deny",
         "not_principal",
@@ -189,13 +221,25 @@ class CompiledStatement:
         else:
             self._action_test = compile_actions(statement.not_actions or ())
             self._not_action = True
-        if statement.resources is not None:
-            self.resource_test: ResourceTest = compile_resources(statement.resources, variables)
-        elif statement.not_resources is not None:
-            inner = compile_resources(statement.not_resources, variables)
-            self.resource_test = lambda r, ctx: not inner(r, ctx)
+        # Resource test, fastest form first: 0 everything, 1 static Resource regex,
+        # 2 static NotResource regex, 3 the general test (policy variables).
+        self._fullmatch: Fullmatch | None = None
+        self._resource_mode = 3
+        patterns = statement.resources if statement.resources is not None else \
+            statement.not_resources
+        negate = statement.resources is None
+        if patterns is None:
+            self.resource_test: ResourceTest = _always  # trust policies name no resource
+            self._resource_mode = 0
         else:
-            self.resource_test = _always  # trust policies name no resource
+            static = _static_matcher(patterns, variables)
+            if static is True:
+                self._resource_mode = 0 if not negate else 3
+            elif callable(static):
+                self._fullmatch = static
+                self._resource_mode = 2 if negate else 1
+            inner = compile_resources(patterns, variables)
+            self.resource_test = (lambda r, ctx: not inner(r, ctx)) if negate else inner
         self.principal = PrincipalMatcher(statement.principal) if statement.principal else None
         self.not_principal = (
             PrincipalMatcher(statement.not_principal) if statement.not_principal else None
@@ -203,6 +247,8 @@ class CompiledStatement:
         self.conditions: tuple[Predicate, ...] = tuple(
             compile_condition(c, variables) for c in statement.conditions
         )
+        self._plain = not self.conditions and self.principal is None \
+            and self.not_principal is None
 
     def matches_action(self, action: str) -> bool:
         return self._action_test(action) != self._not_action
@@ -210,8 +256,17 @@ class CompiledStatement:
     def evaluate(self, resource: str, caller: RequestPrincipal, ctx: Context) -> int:
         """Grant.NONE when the statement does not apply; otherwise how it names the caller
         (Grant.DIRECT for statements without a principal)."""
-        if not self.resource_test(resource, ctx):
+        mode = self._resource_mode
+        if mode == 1:
+            if self._fullmatch(resource) is None:  # type: ignore[misc]
+                return Grant.NONE
+        elif mode == 2:
+            if self._fullmatch(resource) is not None:  # type: ignore[misc]
+                return Grant.NONE
+        elif mode == 3 and not self.resource_test(resource, ctx):
             return Grant.NONE
+        if self._plain:
+            return Grant.DIRECT
         grant = Grant.DIRECT
         if self.principal is not None:
             grant = self.principal.grant(caller)

@@ -39,6 +39,9 @@ class Request:
     resource_account: str | None
     context: Mapping[str, tuple[str, ...]]
     time: float = field(default=0.0)
+    # Normalized once here rather than on every evaluation:
+    action_key: str = field(default="", compare=False)  # actions match case-insensitively
+    target_account: str | None = field(default=None, compare=False)  # given, or from the ARN
 
     def __init__(
         self,
@@ -55,6 +58,9 @@ class Request:
         object.__setattr__(self, "resource_account", resource_account)
         object.__setattr__(self, "context", _normalize(context))
         object.__setattr__(self, "time", _now() if time is None else time)
+        object.__setattr__(self, "action_key", action.lower())
+        object.__setattr__(self, "target_account",
+                           resource_account or resource_account_of(resource))
 
     @property
     def caller(self) -> RequestPrincipal:
