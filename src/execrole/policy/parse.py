@@ -284,7 +284,7 @@ def _legacy_parse(st: dict[str, Any]) -> None:
             if resource.count(":") < 5 and "::" in resource:
                 raise malformed("The policy failed legacy parsing")
             parts = resource.split(":", 5)
-            if len(parts) == 6 and parts[0] == "arn" and not _LEGACY_ACCOUNT.match(parts[4]):
+            if len(parts) == 6 and "${" not in resource and not _LEGACY_ACCOUNT.match(parts[4]):
                 raise malformed("The policy failed legacy parsing")
 
 
