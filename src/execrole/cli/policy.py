@@ -47,8 +47,9 @@ def register(commands: Any) -> None:
     t = sub.add_parser(
         "test", help="run policy tests: cases that carry an expect object",
         description="Run case files that carry `expect` (files or directories, searched "
-        "recursively for *.json). Prints PASS/FAIL per case and a closing 'N passed, N "
-        "failed' line; exits 1 on any failure. Put this in your CI.",
+        "recursively for *.json); cases without `expect` are listed as SKIP and not counted. "
+        "Prints PASS/FAIL per case and a closing 'N passed, N failed' line; exits 1 on any "
+        "failure. Put this in your CI.",
         epilog="example: execrole policy test tests/policies/")
     t.add_argument("paths", nargs="+", help="case files or directories")
     t.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
@@ -116,6 +117,9 @@ def cmd_test(args: argparse.Namespace) -> int:
         if isinstance(item, tuple):
             failed += 1
             print(f"FAIL {item[0]}: {item[1]}")
+            continue
+        if item.expect is None:
+            print(f"SKIP {item.id}: no expect object (use `execrole policy evaluate`)")
             continue
         result = _run(item)
         problems = [result["error"]] if "error" in result else mismatches(item, result)

@@ -198,15 +198,15 @@ class CompiledStatement:
 
     __slots__ = (
         "_action_test",
-        "_fullmatch",
         "_not_action",
-        "_plain",
-        "_resource_mode",
         "conditions",
         "deny",
+        "fullmatch",
         "not_principal",
+        "plain",
         "principal",
         "ref",
+        "resource_mode",
         "resource_test",
     )
 
@@ -223,21 +223,21 @@ class CompiledStatement:
             self._not_action = True
         # Resource test, fastest form first: 0 everything, 1 static Resource regex,
         # 2 static NotResource regex, 3 the general test (policy variables).
-        self._fullmatch: Fullmatch | None = None
-        self._resource_mode = 3
+        self.fullmatch: Fullmatch | None = None
+        self.resource_mode = 3
         patterns = statement.resources if statement.resources is not None else \
             statement.not_resources
         negate = statement.resources is None
         if patterns is None:
             self.resource_test: ResourceTest = _always  # trust policies name no resource
-            self._resource_mode = 0
+            self.resource_mode = 0
         else:
             static = _static_matcher(patterns, variables)
             if static is True:
-                self._resource_mode = 0 if not negate else 3
+                self.resource_mode = 0 if not negate else 3
             elif callable(static):
-                self._fullmatch = static
-                self._resource_mode = 2 if negate else 1
+                self.fullmatch = static
+                self.resource_mode = 2 if negate else 1
             inner = compile_resources(patterns, variables)
             self.resource_test = (lambda r, ctx: not inner(r, ctx)) if negate else inner
         self.principal = PrincipalMatcher(statement.principal) if statement.principal else None
@@ -247,7 +247,7 @@ class CompiledStatement:
         self.conditions: tuple[Predicate, ...] = tuple(
             compile_condition(c, variables) for c in statement.conditions
         )
-        self._plain = not self.conditions and self.principal is None \
+        self.plain = not self.conditions and self.principal is None \
             and self.not_principal is None
 
     def matches_action(self, action: str) -> bool:
@@ -256,17 +256,21 @@ class CompiledStatement:
     def evaluate(self, resource: str, caller: RequestPrincipal, ctx: Context) -> int:
         """Grant.NONE when the statement does not apply; otherwise how it names the caller
         (Grant.DIRECT for statements without a principal)."""
-        mode = self._resource_mode
+        mode = self.resource_mode
         if mode == 1:
-            if self._fullmatch(resource) is None:  # type: ignore[misc]
+            if self.fullmatch(resource) is None:  # type: ignore[misc]
                 return Grant.NONE
         elif mode == 2:
-            if self._fullmatch(resource) is not None:  # type: ignore[misc]
+            if self.fullmatch(resource) is not None:  # type: ignore[misc]
                 return Grant.NONE
         elif mode == 3 and not self.resource_test(resource, ctx):
             return Grant.NONE
-        if self._plain:
+        if self.plain:
             return Grant.DIRECT
+        return self.grant_beyond_resource(caller, ctx)
+
+    def grant_beyond_resource(self, caller: RequestPrincipal, ctx: Context) -> int:
+        """The principal and condition checks, for a statement whose resource matched."""
         grant = Grant.DIRECT
         if self.principal is not None:
             grant = self.principal.grant(caller)

@@ -35,6 +35,17 @@ class RequestPrincipal:
     direct_arns: frozenset[str] = field(default_factory=frozenset)
     # The role ARN (without path) a session belongs to: granting to it is weaker.
     role_arn: str | None = None
+    # Flags the authorizer reads on every decision, computed once per principal.
+    is_iam: bool = field(init=False, default=False)  # an IAM principal (not service/anonymous)
+    is_service: bool = field(init=False, default=False)
+    is_root: bool = field(init=False, default=False)
+    is_federated_user: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_service", self.kind is Kind.SERVICE)
+        object.__setattr__(self, "is_iam", self.kind not in (Kind.SERVICE, Kind.ANONYMOUS))
+        object.__setattr__(self, "is_root", self.kind is Kind.ROOT)
+        object.__setattr__(self, "is_federated_user", self.kind is Kind.FEDERATED_USER)
 
     @property
     def is_session(self) -> bool:

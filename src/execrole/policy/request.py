@@ -42,6 +42,7 @@ class Request:
     # Normalized once here rather than on every evaluation:
     action_key: str = field(default="", compare=False)  # actions match case-insensitively
     target_account: str | None = field(default=None, compare=False)  # given, or from the ARN
+    caller: RequestPrincipal = field(default=None, compare=False)  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -61,10 +62,30 @@ class Request:
         object.__setattr__(self, "action_key", action.lower())
         object.__setattr__(self, "target_account",
                            resource_account or resource_account_of(resource))
+        object.__setattr__(self, "caller", parse_principal(principal))
 
-    @property
-    def caller(self) -> RequestPrincipal:
-        return parse_principal(self.principal)
+    # The request is its own condition-key context (the Context protocol of operators.py):
+    # keys given in the request first, then the ones AWS derives from the principal and
+    # the clock.
+    def values(self, key: str) -> tuple[str, ...] | None:
+        found = self.context.get(key)
+        if found is not None:
+            return found
+        value = _derived(self.principal).get(key)
+        if value is not None:
+            return (value,)
+        if key == "aws:currenttime":
+            stamp = datetime.fromtimestamp(self.time, UTC)
+            return (stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),)
+        if key == "aws:epochtime":
+            return (str(int(self.time)),)
+        return None
+
+    def single(self, key: str) -> str | None:
+        found = self.values(key)
+        if found is None or len(found) != 1:
+            return None  # multivalued keys cannot be policy variables
+        return found[0]
 
 
 def _now() -> float:
@@ -84,33 +105,3 @@ def resource_account_of(resource: str) -> str | None:
 @lru_cache(maxsize=4096)
 def _derived(principal: str) -> dict[str, str]:
     return parse_principal(principal).derived()
-
-
-class RequestContext:
-    """Condition-key lookup for one evaluation: given keys first, then derived ones."""
-
-    __slots__ = ("_given", "_request")
-
-    def __init__(self, request: Request) -> None:
-        self._given = request.context
-        self._request = request
-
-    def values(self, key: str) -> tuple[str, ...] | None:
-        found = self._given.get(key)
-        if found is not None:
-            return found
-        value = _derived(self._request.principal).get(key)
-        if value is not None:
-            return (value,)
-        if key == "aws:currenttime":
-            stamp = datetime.fromtimestamp(self._request.time, UTC)
-            return (stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),)
-        if key == "aws:epochtime":
-            return (str(int(self._request.time)),)
-        return None
-
-    def single(self, key: str) -> str | None:
-        found = self.values(key)
-        if found is None or len(found) != 1:
-            return None  # multivalued keys cannot be policy variables
-        return found[0]
