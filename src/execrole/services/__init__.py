@@ -1,0 +1,1 @@
+"""One provider per emulated AWS service; providers never see HTTP."""

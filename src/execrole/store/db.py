@@ -1,0 +1,189 @@
+"""SQLite (WAL) for everything the endpoint remembers, with versioned migrations.
+
+One connection per process, used from one thread at a time (the server's event loop):
+every write is one transaction, committed before the response is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# Each entry moves the schema from version i to i+1. Never edit a released entry: add one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        alias TEXT,
+        created REAL NOT NULL
+    );
+    CREATE TABLE access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        account TEXT NOT NULL,
+        user_name TEXT,              -- NULL: the account's root user
+        status TEXT NOT NULL DEFAULT 'Active',
+        created REAL NOT NULL,
+        last_used REAL,
+        last_used_service TEXT,
+        last_used_region TEXT
+    );
+    CREATE INDEX access_keys_user ON access_keys(account, user_name);
+    CREATE TABLE sessions (
+        access_key_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        account TEXT NOT NULL,
+        data TEXT NOT NULL,          -- JSON: kind, arn, role, session name, policies, tags, ...
+        expires REAL NOT NULL,
+        created REAL NOT NULL
+    );
+    -- IAM users, groups, roles and customer managed policies, one JSON document each;
+    -- names are unique per account and kind without regard to case, as in IAM.
+    CREATE TABLE iam_entities (
+        account TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (account, kind, name_key)
+    );
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        request_id TEXT,
+        account TEXT,
+        principal TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        denied_by TEXT NOT NULL,     -- JSON list of layers
+        statements TEXT NOT NULL,    -- JSON list of deciding statements
+        message TEXT,
+        source TEXT                  -- what asked: "api", or a job's ARN later
+    );
+    CREATE INDEX decisions_time ON decisions(time);
+    CREATE INDEX decisions_principal ON decisions(principal, time);
+    """,
+]
+
+
+class Database:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False,
+                                     isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = 0
+        self.generation = 0  # bumped by every IAM write: compiled-policy caches key on it
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RuntimeError(f"{self.path} was written by a newer execrole "
+                               f"(schema {version}, this one knows {len(MIGRATIONS)})")
+        for target in range(version, len(MIGRATIONS)):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split(MIGRATIONS[target]):
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {target + 1}")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested uses join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._conn.execute(sql, args).fetchone()
+            return row
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        with self.transaction() as conn:
+            conn.execute(sql, args)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- IAM entities (JSON documents) -------------------------------------------------------
+
+    def get_entity(self, account: str, kind: str, name: str) -> dict[str, Any] | None:
+        row = self.one("SELECT data FROM iam_entities WHERE account=? AND kind=? AND name_key=?",
+                       (account, kind, name.lower()))
+        return None if row is None else json.loads(row["data"])
+
+    def put_entity(self, account: str, kind: str, name: str, data: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO iam_entities(account, kind, name_key, data) "
+                         "VALUES (?, ?, ?, ?)", (account, kind, name.lower(),
+                                                 json.dumps(data, default=_json_default)))
+            self.generation += 1
+
+    def delete_entity(self, account: str, kind: str, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM iam_entities WHERE account=? AND kind=? AND name_key=?",
+                         (account, kind, name.lower()))
+            self.generation += 1
+
+    def list_entities(self, account: str, kind: str) -> list[dict[str, Any]]:
+        rows = self.query("SELECT data FROM iam_entities WHERE account=? AND kind=? "
+                          "ORDER BY name_key", (account, kind))
+        return [json.loads(r["data"]) for r in rows]
+
+
+def _split(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def now() -> float:
+    return time.time()

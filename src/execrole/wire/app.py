@@ -1,0 +1,256 @@
+"""The ASGI application: one endpoint for every service.
+
+A request is authenticated (SigV4), routed to a service by its credential scope (checked
+against the service model's signing name), parsed by the service's protocol, validated,
+authorized by the engine as the IAM action the operation maps to, handed to the provider,
+and the result or error serialized in the protocol's format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from .. import __version__
+from ..catalog.operations import resolve
+from ..services.authz import AccessControl
+from ..services.base import AWSError, Call
+from ..services.credentials import lookup, touch_key
+from ..services.iam import IAMService
+from ..services.sts import STSService
+from ..store import Database
+from . import protocols, sigv4
+from .validation import validate_params
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("execrole.requests")
+
+# Operations whose provider authorizes itself, because a resource policy (a role trust
+# policy) takes part in the decision.
+SELF_AUTHORIZING = frozenset({"sts:AssumeRole"})
+# Error code for a denial, by protocol (query services say AccessDenied, json ones
+# AccessDeniedException).
+ACCESS_DENIED = {"query": "AccessDenied", "ec2": "UnauthorizedOperation",
+                 "json": "AccessDeniedException", "rest-json": "AccessDeniedException",
+                 "rest-xml": "AccessDenied"}
+HEALTH_PATH = "/_execrole/health"
+
+
+@dataclass
+class HttpRequest:
+    method: str
+    path: str  # decoded path
+    raw_path: str  # as sent, percent-encoded
+    raw_query: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    client: str
+    secure: bool
+
+
+class EndpointApp:
+    def __init__(self, db: Database, *, default_region: str = "us-east-1") -> None:
+        self.db = db
+        self.default_region = default_region
+        self.access = AccessControl(db)
+        self.providers: dict[str, Any] = {
+            "iam": IAMService(db),
+            "sts": STSService(db, self.access),
+        }
+        self.started = time.time()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        raw_path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+        request = HttpRequest(scope["method"], scope["path"], raw_path.split("?", 1)[0],
+                              scope.get("query_string", b"").decode("latin-1"), headers,
+                              bytes(body), (scope.get("client") or ("127.0.0.1", 0))[0],
+                              scope.get("scheme") == "https")
+        status, out_headers, out_body = self.handle(request)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                                for k, v in out_headers]})
+        await send({"type": "http.response.body", "body": out_body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.db.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- one request ----------------------------------------------------------------------
+
+    def handle(self, req: HttpRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        if req.path == HEALTH_PATH:
+            body = json.dumps({"status": "ok", "version": __version__,
+                               "uptime_s": round(time.time() - self.started, 1),
+                               "schema": self.db.schema_version}).encode()
+            return 200, [("Content-Type", "application/json")], body
+        service = "?"
+        operation = "?"
+        principal = "anonymous"
+        model: Any = None
+        protocol = "query"
+        try:
+            signed = sigv4.parse_signature(req.method, req.raw_path, req.raw_query, req.headers)
+            if signed is None:
+                service = _guess_service(req)
+                model = self._model(service)
+                protocol = model.metadata["protocol"]
+                raise AWSError("MissingAuthenticationToken", "Request is missing "
+                               "Authentication Token", 403)
+            service = _service_for_signing_name(signed.credential.service)
+            model = self._model(service)
+            protocol = model.metadata["protocol"]
+            record = lookup(self.db, signed.credential.access_key)
+            if record is None:
+                raise AWSError("InvalidClientTokenId", "The security token included in the "
+                               "request is invalid.", 403)
+            if record.session_token is not None:
+                if signed.session_token != record.session_token:
+                    raise AWSError("InvalidClientTokenId", "The security token included in "
+                                   "the request is invalid.", 403)
+                if record.expires is not None and time.time() >= record.expires:
+                    raise AWSError("ExpiredToken", "The security token included in the "
+                                   "request is expired", 403)
+            sigv4.verify(signed, record.secret, req.method, req.raw_path, req.raw_query,
+                         req.headers, req.body, datetime.now(UTC), s3=service == "s3")
+            caller = record.caller
+            principal = caller.arn
+            query = parse_qs(req.raw_query, keep_blank_values=True)
+            parsed = protocols.parse_request(model, req.method, req.path, query, req.headers,
+                                             req.body)
+            operation = parsed.operation
+            validate_params(model.operation_model(operation).input_shape, parsed.params)
+            region = signed.credential.region or self.default_region
+            call = Call(caller, region, request_id, req.client, req.secure,
+                        req.headers.get("user-agent", ""))
+            if record.session_token is None and caller.access_key_id:
+                touch_key(self.db, caller.access_key_id, service, region)
+            result = self._dispatch(service, operation, call, parsed.params, protocol)
+            status, headers, body = protocols.serialize_response(model, operation, result,
+                                                                 request_id)
+        except sigv4.AuthError as e:
+            if protocol in ("json", "rest-json"):
+                e = e.for_json_protocol()
+            status, headers, body = self._error(model, e.code, e.message, e.status,
+                                                request_id, True)
+        except protocols.ProtocolError as e:
+            status, headers, body = self._error(model, e.code, e.message, e.status,
+                                                request_id, e.sender)
+        except AWSError as e:
+            status, headers, body = self._error(model, e.code, e.message, e.status,
+                                                request_id, e.sender)
+        except Exception:
+            log.error("internal error in %s.%s\n%s", service, operation, traceback.format_exc())
+            status, headers, body = self._error(model, "InternalFailure", "We encountered an "
+                                                "internal error. Please try again.", 500,
+                                                request_id, False)
+        headers = [*headers, ("x-amzn-RequestId", request_id)]
+        log.info(json.dumps({"time": round(time.time(), 3), "request_id": request_id,
+                             "service": service, "operation": operation,
+                             "principal": principal, "status": status,
+                             "ms": round((time.perf_counter() - started) * 1000, 2)}))
+        return status, headers, body
+
+    def _model(self, service: str) -> Any:
+        if service not in self.providers:
+            raise AWSError("UnknownService", f"execrole does not serve the {service} service "
+                           "yet.", 400)
+        return protocols.service_model(service)
+
+    def _dispatch(self, service: str, operation: str, call: Call, params: dict[str, Any],
+                  protocol: str) -> dict[str, Any]:
+        provider = self.providers[service]
+        handler = getattr(provider, operation, None)
+        auth = resolve(service, operation, params, account=call.caller.account,
+                       region=call.region, path_of=lambda kind, name: self._path(call, kind,
+                                                                                   name))
+        if auth is not None and auth.action not in SELF_AUTHORIZING:
+            context = dict(auth.context)
+            context.update(self._resource_tags(call, auth.resource_kind, params))
+            self.access.require(call, auth.action, auth.resource, context,
+                                resource_account=call.caller.account
+                                if service == "iam" else None,
+                                error_code=ACCESS_DENIED.get(protocol, "AccessDenied"))
+        if handler is None:
+            raise AWSError("NotImplemented" if protocol != "query" else "InvalidAction",
+                           f"The operation {operation} is not implemented by execrole yet.",
+                           501 if protocol != "query" else 400)
+        result: dict[str, Any] = handler(call, params)
+        return result
+
+    def _path(self, call: Call, kind: str, name: str) -> str | None:
+        entity = self.db.get_entity(call.caller.account, kind, name)
+        return None if entity is None else str(entity.get("Path", "/"))
+
+    def _resource_tags(self, call: Call, kind: str | None,
+                       params: dict[str, Any]) -> dict[str, str]:
+        """aws:ResourceTag/<key> for IAM users and roles the request names."""
+        name_param = {"role": "RoleName", "user": "UserName"}.get(kind or "")
+        if not name_param or not params.get(name_param):
+            return {}
+        entity = self.db.get_entity(call.caller.account, kind or "", params[name_param])
+        tags = (entity or {}).get("Tags") or []
+        return {f"aws:ResourceTag/{t['Key']}": t["Value"] for t in tags} | \
+            {f"iam:ResourceTag/{t['Key']}": t["Value"] for t in tags}
+
+    def _error(self, model: Any, code: str, message: str, status: int, request_id: str,
+               sender: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+        if model is None:
+            model = protocols.service_model("sts")
+        return protocols.serialize_error(model, code, message, status, request_id, sender)
+
+
+# Signing name in the credential scope -> service model name.
+SIGNING_NAMES = {"iam": "iam", "sts": "sts", "s3": "s3", "logs": "logs", "ecr": "ecr",
+                 "kms": "kms", "ec2": "ec2", "sagemaker": "sagemaker",
+                 "monitoring": "cloudwatch"}
+
+
+def _service_for_signing_name(name: str) -> str:
+    service = SIGNING_NAMES.get(name)
+    if service is None:
+        raise AWSError("UnknownService", f"execrole does not serve the {name} service.", 400)
+    return service
+
+
+def _guess_service(req: HttpRequest) -> str:
+    """For unsigned requests: the JSON target prefix or the query Action's service."""
+    target = req.headers.get("x-amz-target", "")
+    if target.startswith("SageMaker."):
+        return "sagemaker"
+    form = parse_qs(req.body.decode("latin-1", "replace") + "&" + req.raw_query)
+    action = (form.get("Action") or [""])[0]
+    sts_actions = set(protocols.service_model("sts").operation_names)
+    return "sts" if action in sts_actions else "iam"

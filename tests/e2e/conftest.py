@@ -1,0 +1,101 @@
+"""A real `execrole serve` process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    port: int
+    key: str
+    secret: str
+    process: subprocess.Popen[str] | None = None
+
+    def client(self, service: str, key: str | None = None, secret: str | None = None,
+               token: str | None = None, region: str = "us-east-1") -> object:
+        return boto3.client(service, endpoint_url=self.url, region_name=region,
+                            aws_access_key_id=key or self.key,
+                            aws_secret_access_key=secret or self.secret,
+                            aws_session_token=token,
+                            config=Config(retries={"max_attempts": 1}))
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ENDPOINT_URL=self.url, AWS_ACCESS_KEY_ID=self.key,
+                   AWS_SECRET_ACCESS_KEY=self.secret, AWS_DEFAULT_REGION="us-east-1",
+                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        return env
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "execrole", "serve", "--data-dir", str(self.data_dir),
+             "--port", str(self.port), "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/_execrole/health", timeout=1) as r:
+                    if json.load(r)["status"] == "ok":
+                        return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("server exited: " + self.process.stderr.read()) from None
+                time.sleep(0.1)
+        raise RuntimeError("server did not become healthy")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _read_root_key(data_dir: Path) -> tuple[str, str]:
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(data_dir / "credentials")
+    return parser["execrole"]["aws_access_key_id"], parser["execrole"]["aws_secret_access_key"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("execrole-data")
+    port = free_port()
+    srv = Server(f"http://127.0.0.1:{port}", data_dir, port, "", "")
+    srv.start()
+    srv.key, srv.secret = _read_root_key(data_dir)
+    try:
+        yield srv
+    finally:
+        srv.stop()
