@@ -126,12 +126,12 @@ class EndpointApp:
             if signed is None:
                 service = _guess_service(req)
                 model = self._model(service)
-                protocol = model.metadata["protocol"]
+                protocol = protocols.protocol_name(model)
                 raise AWSError("MissingAuthenticationToken", "Request is missing "
                                "Authentication Token", 403)
             service = _service_for_signing_name(signed.credential.service)
             model = self._model(service)
-            protocol = model.metadata["protocol"]
+            protocol = protocols.protocol_name(model)
             record = lookup(self.db, signed.credential.access_key)
             if record is None:
                 raise AWSError("InvalidClientTokenId", "The security token included in the "
@@ -148,8 +148,8 @@ class EndpointApp:
             caller = record.caller
             principal = caller.arn
             query = parse_qs(req.raw_query, keep_blank_values=True)
-            parsed = protocols.parse_request(model, req.method, req.path, query, req.headers,
-                                             req.body)
+            parsed = protocols.parse_request(model, req.method, req.raw_path, query,
+                                             req.headers, req.body)
             operation = parsed.operation
             validate_params(model.operation_model(operation).input_shape, parsed.params)
             region = signed.credential.region or self.default_region
@@ -176,7 +176,6 @@ class EndpointApp:
             status, headers, body = self._error(model, "InternalFailure", "We encountered an "
                                                 "internal error. Please try again.", 500,
                                                 request_id, False)
-        headers = [*headers, ("x-amzn-RequestId", request_id)]
         log.info(json.dumps({"time": round(time.time(), 3), "request_id": request_id,
                              "service": service, "operation": operation,
                              "principal": principal, "status": status,

@@ -98,10 +98,10 @@ class EntityOperations(IAMBase):
         user = self._get(account, "user", p["UserName"])
         if p.get("NewPath"):
             user["Path"] = check_path(p["NewPath"])
-        new_name = p.get("NewUserName")
-        if new_name and new_name.lower() != user["UserName"].lower():
-            if self.db.get_entity(account, "user", new_name):
-                raise already_exists(f"User with name {new_name} already exists.")
+        new_name: str | None = p.get("NewUserName")
+        renamed = new_name is not None and new_name.lower() != user["UserName"].lower()
+        if renamed and new_name and self.db.get_entity(account, "user", new_name):
+            raise already_exists(f"User with name {new_name} already exists.")
         with self.db.transaction():
             if new_name:
                 self.db.delete_entity(account, "user", user["UserName"])

@@ -101,7 +101,7 @@ class PolicyOperations(IAMBase):
             for entity in self.db.list_entities(account, kind):
                 attached.update(entity.get("AttachedPolicies", []))
         if scope in ("All", "Local"):
-            items += [public(pol, POLICY_FIELDS[:-2] + ("CreateDate", "UpdateDate")) for pol in
+            items += [public(pol, (*POLICY_FIELDS[:-2], "CreateDate", "UpdateDate")) for pol in
                       self.db.list_entities(account, "policy")]
         if scope in ("All", "AWS"):
             for name in managed.names():
