@@ -85,7 +85,7 @@ def test_signed_garbage_never_500(app: Any, body: bytes, service: str, action: s
     version = "2010-05-08" if service == "iam" else "2011-06-15"
     form = urlencode({"Action": action, "Version": version, **extra}).encode()
     for payload in (form, body, form + b"&" + body):
-        status, headers, out = endpoint.handle(_signed(key, secret, service, payload))
+        status, _headers, out = endpoint.handle(_signed(key, secret, service, payload))
         assert status != 500, out
         assert b"Traceback" not in out
 
