@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..policy import Policy, PolicyType, parse_policy
+from ..policy.parse import NO_SIZE_LIMIT
 
 ARN_PREFIX = "arn:aws:iam::aws:policy/"
 
@@ -71,11 +72,6 @@ def load(name_or_arn: str, policy_type: PolicyType = PolicyType.IDENTITY) -> Pol
     found = lookup(name_or_arn)
     if found is None:
         raise KeyError(name_or_arn)
-    # AWS's own documents predate some of IAM's current checks; parse without the size limit.
+    # AWS's own documents are larger than customers may write: no size limit.
     return parse_policy(found.document, policy_type, name=found.name, managed=False,
-                        size_limit=_NO_LIMIT)
-
-
-from ..policy.parse import SizeLimit  # noqa: E402
-
-_NO_LIMIT = SizeLimit(10**9, "LimitExceeded", "")
+                        size_limit=NO_SIZE_LIMIT)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import demo, policy, serve
+from . import demo, plan, policy, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy.register(commands)
     demo.register(commands)
     serve.register(commands)
+    plan.register(commands)
     return parser
 
 

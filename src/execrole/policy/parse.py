@@ -95,6 +95,8 @@ SIZE_LIMITS: Mapping[PolicyType, SizeLimit] = {
     PolicyType.RESOURCE: SizeLimit(20480, "LimitExceeded",
                                    "Cannot exceed quota for PolicySize: 20480"),
 }
+# For documents AWS already accepted (stored, managed by AWS): sizes are not re-checked.
+NO_SIZE_LIMIT = SizeLimit(10**12, "LimitExceeded", "")
 # Managed policies (CreatePolicy / CreatePolicyVersion) have their own limit.
 MANAGED_LIMIT = SizeLimit(6144, "LimitExceeded", "Cannot exceed the quota for PolicySize: 6144.")
 _WHITESPACE = re.compile(r"\s+")

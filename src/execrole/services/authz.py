@@ -24,6 +24,7 @@ from ..policy import (
     Request,
     parse_policy,
 )
+from ..policy.parse import NO_SIZE_LIMIT
 from ..store import Database
 from .base import AWSError, Call, Caller
 
@@ -94,7 +95,7 @@ class PolicyStore:
 
 def _parse(document: str, ptype: PolicyType, name: str) -> Policy:
     try:
-        return parse_policy(document, ptype, name=name, managed=False)
+        return parse_policy(document, ptype, name=name, managed=False, size_limit=NO_SIZE_LIMIT)
     except PolicyError:
         # Stored documents were validated when written; a rule added since then must not
         # lock anyone out, so such a document counts as allowing nothing.

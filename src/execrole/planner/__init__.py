@@ -1,0 +1,1 @@
+"""The planner and the preflight checker for SageMaker execution roles."""
