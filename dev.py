@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Set up and run execrole on a fresh machine that has only Python 3.11+.
 
-    python3 dev.py run    # create .venv, install execrole, run the main job (the demo for now)
+    python3 dev.py run    # create .venv, install execrole, run the main job: `execrole serve`
+    python3 dev.py demo   # the policy engine explaining a SageMaker role, in one screen
     python3 dev.py test   # create .venv, install execrole with test tools, run the whole suite
     python3 dev.py bench  # run the benchmarks in bench/ (not part of the tests)
+
+Arguments after the first are passed on (`python3 dev.py run --port 4600`).
 """
 
 from __future__ import annotations
@@ -41,9 +44,13 @@ def main() -> int:
     what = sys.argv[1] if len(sys.argv) > 1 else "run"
     rest = sys.argv[2:]
     try:
-        if what == "run":
+        if what in ("run", "demo"):
             setup("")
-            sh(BIN / "execrole", "demo", *rest)
+            command = "serve" if what == "run" else "demo"
+            exe = str(BIN / "execrole")
+            print("+", exe, command, *rest, flush=True)
+            # Become the server: signals (Ctrl-C, SIGTERM) then reach it directly.
+            os.execv(exe, [exe, command, *rest])
         elif what == "test":
             setup("[dev]")
             sh(PY, "-m", "ruff", "check", "src", "tests", "bench", "dev.py")
