@@ -161,8 +161,9 @@ def plan(api: str, request: Mapping[str, Any], *, account: str, region: str,
     trust = [r for r in reqs if r.who == TRUST]
     if scope == "seed":
         role_groups, caller_groups = _broad(role, ROLE), _broad(caller, CALLER)
-        trust_groups = [({"Effect": "Allow", "Principal": {"Service": sagemaker.SAGEMAKER_PRINCIPAL},
-                          "Action": ["sts:AssumeRole"]}, trust)]
+        seed_trust = {"Effect": "Allow", "Principal": {"Service": sagemaker.SAGEMAKER_PRINCIPAL},
+                      "Action": ["sts:AssumeRole"]}
+        trust_groups = [(seed_trust, trust)]
     elif scope == "least":
         role_groups, caller_groups = _group(role), _group(caller)
         trust_groups = [(_any_resource_of_kind(st), members) for st, members in _group(trust)]

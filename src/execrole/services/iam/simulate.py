@@ -25,7 +25,7 @@ from ...policy import (
 )
 from ..authz import PolicyStore
 from ..base import AWSError, Call, Caller, invalid_input, parse_iso
-from .common import IAMBase, doc_out, paginate
+from .common import IAMBase, doc_out, paginate, public
 from .entities import GROUP_FIELDS, ROLE_FIELDS, USER_FIELDS
 
 EVAL = {Outcome.ALLOW: "allowed", Outcome.EXPLICIT_DENY: "explicitDeny",
@@ -59,19 +59,19 @@ class SimulateOperations(IAMBase):
                     for n, d in sorted(entity.get("InlinePolicies", {}).items())]
 
         for user in self.db.list_entities(account, "user"):
-            detail = _public(user, USER_FIELDS)
+            detail = public(user, USER_FIELDS)
             detail.update(UserPolicyList=inline(user), GroupList=list(user["Groups"]),
                           AttachedManagedPolicies=attached_list(user))
             if "User" in wanted:
                 out["UserDetailList"].append(detail)
         for group in self.db.list_entities(account, "group"):
-            detail = _public(group, GROUP_FIELDS)
+            detail = public(group, GROUP_FIELDS)
             detail.update(GroupPolicyList=inline(group),
                           AttachedManagedPolicies=attached_list(group))
             if "Group" in wanted:
                 out["GroupDetailList"].append(detail)
         for role in self.db.list_entities(account, "role"):
-            detail = _public(role, ROLE_FIELDS)
+            detail = public(role, ROLE_FIELDS)
             detail.pop("RoleLastUsed", None)
             detail.update(AssumeRolePolicyDocument=doc_out(role["AssumeRolePolicyDocument"]),
                           InstanceProfileList=[], RolePolicyList=inline(role),
@@ -166,16 +166,8 @@ class SimulateOperations(IAMBase):
                         lambda r: f"{r['EvalActionName']}\x00{r['EvalResourceName']}")
 
 
-def _public(entity: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields:
-        if f in entity and entity[f] not in (None, [], {}):
-            out[f] = parse_iso(entity[f]) if f in ("CreateDate", "UpdateDate") else entity[f]
-    return out
-
-
 def _policy_detail(policy: dict[str, Any]) -> dict[str, Any]:
-    detail = _public(policy, ("PolicyName", "PolicyId", "Arn", "Path", "DefaultVersionId",
+    detail = public(policy, ("PolicyName", "PolicyId", "Arn", "Path", "DefaultVersionId",
                               "AttachmentCount", "PermissionsBoundaryUsageCount",
                               "IsAttachable", "Description", "CreateDate", "UpdateDate"))
     detail["PolicyVersionList"] = [
