@@ -409,7 +409,9 @@ def test_role_name_renames_the_role_and_its_passrole() -> None:
     assert any(st.get("Resource") == old for st in plan["caller_policy"]["Statement"])
 
     def renamed(doc: dict[str, Any]) -> dict[str, Any]:
-        return json.loads(json.dumps(doc).replace(json.dumps(old), json.dumps(new)))
+        result: dict[str, Any] = json.loads(
+            json.dumps(doc).replace(json.dumps(old), json.dumps(new)))
+        return result
 
     spec = json.loads(render(plan, "cdk-json", role_name="churn-training"))
     assert spec["roleName"] == "churn-training" and spec["path"] == "/service-role/"
