@@ -42,6 +42,7 @@ PARAM_CONDITIONS: dict[str, str] = {
     "sts:ExternalId": "ExternalId",
     "sts:RoleSessionName": "RoleSessionName",
     "sts:SourceIdentity": "SourceIdentity",
+    "cloudwatch:namespace": "Namespace",
 }
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
@@ -138,7 +139,9 @@ def _fill(template: str, params: Mapping[str, Any], account: str, region: str,
                 return given.split(":", 5)[-1].split("/", 1)[-1]
             path = params.get("Path") or path_of(kind, given) or "/"
             return path.lstrip("/") + given
-        given = params.get(name)
+        # Parameters are named like the placeholder, or in lowerCamelCase (Logs'
+        # logGroupName for ${LogGroupName}).
+        given = params.get(name) or params.get(name[:1].lower() + name[1:])
         if isinstance(given, str) and given:
             return given
         missing = True

@@ -70,6 +70,56 @@ MIGRATIONS: list[str] = [
     CREATE INDEX decisions_time ON decisions(time);
     CREATE INDEX decisions_principal ON decisions(principal, time);
     """,
+    # 2: CloudWatch Logs and metrics
+    """
+    CREATE TABLE log_groups (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created INTEGER NOT NULL,    -- epoch milliseconds, as the Logs API reports times
+        retention_days INTEGER,
+        kms_key_id TEXT,
+        tags TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE TABLE log_streams (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        log_group TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        first_event INTEGER,
+        last_event INTEGER,
+        last_ingestion INTEGER,
+        stored_bytes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (account, region, log_group, name)
+    );
+    CREATE TABLE log_events (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        log_group TEXT NOT NULL,
+        log_stream TEXT NOT NULL,
+        timestamp INTEGER NOT NULL,
+        ingestion INTEGER NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX log_events_stream ON log_events(account, region, log_group, log_stream,
+                                                 timestamp, id);
+    CREATE INDEX log_events_group ON log_events(account, region, log_group, timestamp, id);
+    CREATE TABLE metric_data (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        dimensions TEXT NOT NULL,    -- JSON, sorted by name
+        timestamp REAL NOT NULL,
+        value REAL NOT NULL,
+        unit TEXT
+    );
+    CREATE INDEX metric_data_key ON metric_data(account, region, namespace, metric, timestamp);
+    """,
 ]
 
 

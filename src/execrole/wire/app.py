@@ -23,8 +23,10 @@ from .. import __version__
 from ..catalog.operations import resolve
 from ..services.authz import AccessControl
 from ..services.base import AWSError, Call
+from ..services.cloudwatch import CloudWatchService
 from ..services.credentials import lookup, touch_key
 from ..services.iam import IAMService
+from ..services.logs import LogsService
 from ..services.sts import STSService
 from ..store import Database
 from . import protocols, sigv4
@@ -68,6 +70,8 @@ class EndpointApp:
         self.providers: dict[str, Any] = {
             "iam": IAMService(db),
             "sts": STSService(db, self.access),
+            "logs": LogsService(db),
+            "cloudwatch": CloudWatchService(db),
         }
         self.started = time.time()
 
@@ -247,8 +251,11 @@ def _service_for_signing_name(name: str) -> str:
 def _guess_service(req: HttpRequest) -> str:
     """For unsigned requests: the JSON target prefix or the query Action's service."""
     target = req.headers.get("x-amz-target", "")
-    if target.startswith("SageMaker."):
-        return "sagemaker"
+    if target:
+        prefix = target.split(".", 1)[0]
+        for name in ("logs", "cloudwatch"):
+            if protocols.service_model(name).metadata.get("targetPrefix") == prefix:
+                return name
     form = parse_qs(req.body.decode("latin-1", "replace") + "&" + req.raw_query)
     action = (form.get("Action") or [""])[0]
     sts_actions = set(protocols.service_model("sts").operation_names)
