@@ -276,8 +276,14 @@ class CompiledStatement:
             grant = self.principal.grant(caller)
             if not grant:
                 return grant
-        elif self.not_principal is not None and self.not_principal.excludes(caller):
-            return Grant.NONE
+        elif self.not_principal is not None:
+            # With Deny, a caller escapes only when its whole chain is listed; with Allow,
+            # everyone the element names is left out (reference_policies_elements_notprincipal.md).
+            if self.deny:
+                if self.not_principal.excludes(caller):
+                    return Grant.NONE
+            elif self.not_principal.grant(caller) != Grant.NONE:
+                return Grant.NONE
         for condition in self.conditions:
             if not condition(ctx):
                 return Grant.NONE

@@ -132,11 +132,16 @@ def parse_date(text: str) -> float | None:
     return moment.timestamp() + float("0." + fraction)
 
 
+_JSON_NUMBER = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$")
+
+
 def _parse_number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
+    """A number as JSON writes it (reference_policies_elements_datatypes.md); Python's
+    float() would also take "1_000", "nan" and "Infinity"."""
+    text = text.strip()
+    if not _JSON_NUMBER.match(text):
         return None
+    return float(text)
 
 
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

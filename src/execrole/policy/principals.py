@@ -68,7 +68,11 @@ class RequestPrincipal:
             keys["aws:principalservicename"] = self.text
             return keys
         if self.kind is Kind.ANONYMOUS:
-            return keys
+            # reference_policies_condition-keys.md: aws:PrincipalAccount and
+            # aws:PrincipalType are present for anonymous requests too; aws:userid is
+            # "anonymous" (reference_policies_variables.md, principal key values).
+            return {"aws:principalaccount": "anonymous", "aws:principaltype": "Anonymous",
+                    "aws:userid": "anonymous"}
         keys["aws:principalisawsservice"] = "false"
         arn = self.principal_arn
         if arn:

@@ -139,6 +139,10 @@ def global_context(call: Call, principal_tags: Mapping[str, str]) -> dict[str, A
     for key, value in principal_tags.items():
         ctx[f"aws:PrincipalTag/{key}"] = value
     session = caller.session or {}
+    if session.get("role_arn"):
+        # The role's ARN, with its path (reference_policies_condition-keys.md,
+        # aws:PrincipalArn); the session ARN alone does not carry the path.
+        ctx["aws:PrincipalArn"] = session["role_arn"]
     if session.get("issued"):
         ctx["aws:TokenIssueTime"] = session["issued"]
     if session.get("source_identity"):

@@ -75,7 +75,8 @@ class STSService:
         else:
             # No such role: nothing can allow it, and AWS answers with the same AccessDenied.
             trust = parse_policy({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Deny", "Principal": {"AWS": "*"}, "NotAction": "sts:*"}]},
+                {"Effect": "Allow", "Principal": {"Service": "no-such-role.execrole.invalid"},
+                 "Action": "sts:AssumeRole"}]},
                 PolicyType.TRUST, name="(no such role)", managed=False)
         account = m.group(1) if m else None
         self.access.require(call, "sts:AssumeRole", role_arn, context, resource_policy=trust,

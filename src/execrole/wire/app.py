@@ -196,7 +196,12 @@ class EndpointApp:
                   protocol: str) -> dict[str, Any]:
         provider = self.providers[service]
         handler = getattr(provider, operation, None)
-        auth = resolve(service, operation, params, account=call.caller.account,
+        subject = params
+        if service == "iam" and "UserName" not in params and call.caller.user_name:
+            # Operations on "the calling user" (GetUser, CreateAccessKey, ... without a
+            # UserName) are authorized on that user's ARN.
+            subject = {**params, "UserName": call.caller.user_name}
+        auth = resolve(service, operation, subject, account=call.caller.account,
                        region=call.region, path_of=lambda kind, name: self._path(call, kind,
                                                                                    name))
         if auth is not None and auth.action not in SELF_AUTHORIZING:

@@ -102,10 +102,18 @@ class EntityOperations(IAMBase):
         renamed = new_name is not None and new_name.lower() != user["UserName"].lower()
         if renamed and new_name and self.db.get_entity(account, "user", new_name):
             raise already_exists(f"User with name {new_name} already exists.")
-        with self.db.transaction():
+        with self.db.transaction() as conn:
             if new_name:
-                self.db.delete_entity(account, "user", user["UserName"])
+                old = user["UserName"]
+                self.db.delete_entity(account, "user", old)
                 user["UserName"] = new_name
+                # Groups and access keys follow the user to its new name.
+                for group_name in user["Groups"]:
+                    group = self._get(account, "group", group_name)
+                    group["Users"] = [new_name if u == old else u for u in group["Users"]]
+                    self._put(account, "group", group)
+                conn.execute("UPDATE access_keys SET user_name=? WHERE account=? AND "
+                             "user_name=?", (new_name, account, old))
             user["Arn"] = self.arn(account, "user", user["Path"], user["UserName"])
             self._put(account, "user", user)
         return {}

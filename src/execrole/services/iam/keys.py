@@ -14,17 +14,19 @@ MAX_KEYS = 2
 
 class KeyOperations(IAMBase):
     def _key_owner(self, call: Call, p: dict[str, Any]) -> str | None:
-        """The user the operation is about; None means the root user (root's own keys)."""
-        name = p.get("UserName") or call.caller.user_name
+        """The user the operation is about; None means the root user (root's own keys).
+        Callers that are neither a user nor the root user must name the user."""
+        name: str | None = p.get("UserName") or call.caller.user_name
         if name:
             self._get(self.account(call), "user", name)
-        return name
+            return name
+        if not call.caller.is_root:
+            raise AWSError("ValidationError", "Must specify userName when calling with "
+                           "non-User credentials")
+        return None
 
     def CreateAccessKey(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         account, user = self.account(call), self._key_owner(call, p)
-        if user is None and not call.caller.is_root:
-            raise AWSError("ValidationError", "Must specify userName when calling with "
-                           "non-User credentials")
         count = self.db.one("SELECT COUNT(*) AS n FROM access_keys WHERE account=? AND "
                             "user_name IS ?", (account, user))
         if count is not None and count["n"] >= MAX_KEYS:

@@ -156,9 +156,17 @@ class SimulateOperations(IAMBase):
         authorizer = Authorizer(policies)
         context = _context(p.get("ContextEntries") or [])
         results = []
+        owner = p.get("ResourceOwner")
+        owner_account = None
+        if owner:
+            parts = owner.split(":")
+            if len(parts) != 6 or parts[2] != "iam" or parts[5] != "root":
+                raise invalid_input(f"Invalid ResourceOwner: {owner} is not an account ARN "
+                                    "(arn:aws:iam::AWS-account-ID:root).")
+            owner_account = parts[4]
         for action in p["ActionNames"]:
             for resource in p.get("ResourceArns") or ["*"]:
-                request = Request(principal, action, resource, p.get("ResourceOwner"), context,
+                request = Request(principal, action, resource, owner_account, context,
                                   time=call.time.timestamp())
                 decision = authorizer.authorize(request)
                 results.append(_result(action, resource, decision, policies, request))
@@ -190,6 +198,8 @@ def _inputs(documents: list[str] | None, ptype: PolicyType, field: str) -> list[
 def _context(entries: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for entry in entries:
+        if not entry.get("ContextKeyName"):
+            raise invalid_input("ContextKeyName is required in each ContextEntry.")
         kind = entry.get("ContextKeyType", "string")
         if kind not in CONTEXT_TYPES:
             raise invalid_input(f"Invalid ContextKeyType: {kind}")
