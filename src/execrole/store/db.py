@@ -120,6 +120,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX metric_data_key ON metric_data(account, region, namespace, metric, timestamp);
     """,
+    # 3: KMS
+    "SELECT 1",
+    # 4: EC2
+    "SELECT 1",
 ]
 
 

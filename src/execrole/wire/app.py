@@ -23,11 +23,8 @@ from .. import __version__
 from ..catalog.operations import resolve
 from ..services.authz import AccessControl
 from ..services.base import AWSError, Call
-from ..services.cloudwatch import CloudWatchService
 from ..services.credentials import lookup, touch_key
-from ..services.iam import IAMService
-from ..services.logs import LogsService
-from ..services.sts import STSService
+from ..services.registry import PROVIDERS
 from ..store import Database
 from . import protocols, sigv4
 from .validation import validate_params
@@ -67,12 +64,8 @@ class EndpointApp:
         self.db = db
         self.default_region = default_region
         self.access = AccessControl(db)
-        self.providers: dict[str, Any] = {
-            "iam": IAMService(db),
-            "sts": STSService(db, self.access),
-            "logs": LogsService(db),
-            "cloudwatch": CloudWatchService(db),
-        }
+        self.providers: dict[str, Any] = {name: factory(db, self.access)
+                                          for name, factory in PROVIDERS.items()}
         self.started = time.time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -155,7 +148,9 @@ class EndpointApp:
             parsed = protocols.parse_request(model, req.method, req.raw_path, query,
                                              req.headers, req.body)
             operation = parsed.operation
-            validate_params(model.operation_model(operation).input_shape, parsed.params)
+            validate_params(model.operation_model(operation).input_shape, parsed.params,
+                            code="ValidationError" if protocol == "query"
+                            else "ValidationException")
             region = signed.credential.region or self.default_region
             call = Call(caller, region, request_id, req.client, req.secure,
                         req.headers.get("user-agent", ""))
@@ -207,9 +202,18 @@ class EndpointApp:
         if auth is not None and auth.action not in SELF_AUTHORIZING:
             context = dict(auth.context)
             context.update(self._resource_tags(call, auth.resource_kind, params))
+            resource_policy = None
+            resource_account = call.caller.account if service == "iam" else None
+            side_of = getattr(provider, "authorization", None)
+            side = side_of(call, operation, params, auth.action, auth.resource) \
+                if side_of else None
+            if side is not None:
+                resource_policy = side.policy
+                resource_account = side.account or resource_account
+                context.update(side.context or {})
             self.access.require(call, auth.action, auth.resource, context,
-                                resource_account=call.caller.account
-                                if service == "iam" else None,
+                                resource_policy=resource_policy,
+                                resource_account=resource_account,
                                 error_code=ACCESS_DENIED.get(protocol, "AccessDenied"))
         if handler is None:
             raise AWSError("NotImplemented" if protocol != "query" else "InvalidAction",

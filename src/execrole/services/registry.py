@@ -1,0 +1,39 @@
+"""The services the endpoint serves: model name -> provider factory, in one table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..policy import Policy
+from ..store import Database
+from .authz import AccessControl
+from .cloudwatch import CloudWatchService
+from .iam import IAMService
+from .logs import LogsService
+from .sts import STSService
+
+Factory = Callable[[Database, AccessControl], Any]
+
+
+@dataclass(frozen=True)
+class ResourceSide:
+    """What a provider adds to an authorization: the resource's own policy (a key policy,
+    a bucket policy), the account that owns the resource, and condition keys read from the
+    resource (tags, object tags). Providers expose it as
+    `authorization(call, operation, params, action, resource) -> ResourceSide | None`."""
+
+    policy: Policy | None = None
+    account: str | None = None
+    context: dict[str, Any] | None = None
+
+
+PROVIDERS: dict[str, Factory] = {
+    "iam": lambda db, access: IAMService(db),
+    "sts": lambda db, access: STSService(db, access),
+    "logs": lambda db, access: LogsService(db),
+    "cloudwatch": lambda db, access: CloudWatchService(db),
+    # kms provider
+    # ec2 provider
+}
