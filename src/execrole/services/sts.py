@@ -9,9 +9,7 @@ packed policy size), and the STS API reference for parameters and errors.
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -179,8 +177,4 @@ def _packed_percent(p: dict[str, Any]) -> int:
     return max(1, round(100 * size / PACKED_POLICY_LIMIT))
 
 
-def expired(expires: float) -> bool:
-    return time.time() >= expires
-
-
-__all__ = ["STSService", "json"]
+__all__ = ["STSService"]

@@ -18,6 +18,7 @@ from ..base import (
     iso,
     new_id,
     no_such_entity,
+    parse_iso,
     utc_now,
 )
 from .common import IAMBase, check_path, doc_out, paginate, public
@@ -158,7 +159,7 @@ class EntityOperations(IAMBase):
         out["AssumeRolePolicyDocument"] = doc_out(role["AssumeRolePolicyDocument"])
         if with_last_used:
             last = role.get("RoleLastUsed") or {}
-            out["RoleLastUsed"] = ({"LastUsedDate": _dt(last["LastUsedDate"]),
+            out["RoleLastUsed"] = ({"LastUsedDate": parse_iso(last["LastUsedDate"]),
                                     "Region": last.get("Region")} if last else {})
         else:
             out.pop("RoleLastUsed", None)
@@ -368,7 +369,3 @@ def _check_max_session(seconds: int) -> None:
                                    "less than or equal to 43200"))
 
 
-def _dt(value: str) -> Any:
-    from ..base import parse_iso
-
-    return parse_iso(value)

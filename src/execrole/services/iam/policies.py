@@ -8,13 +8,11 @@ five-version limit and the default version rules).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from ...catalog import managed
 from ...policy import PolicyType
 from ..base import (
-    AWSError,
     Call,
     already_exists,
     delete_conflict,
@@ -385,8 +383,4 @@ def _bind() -> None:
 _bind()
 
 
-def policy_date(value: str) -> datetime:
-    return parse_iso(value)
-
-
-__all__ = ["AWSError", "PolicyOperations"]
+__all__ = ["PolicyOperations"]
