@@ -35,9 +35,9 @@ Stricter than ``decode_aws_chunked`` (which cannot know the request's headers):
   computed. Left as None, any trailer S3 knows is accepted and every checksum algorithm is
   computed while streaming -- including CRC32C and CRC64NVME, which are pure Python here
   (roughly 10 MiB/s): pass the header for large bodies.
-* A chunk header longer than :data:`MAX_HEADER` bytes is IncompleteBody, trailing headers longer
-  than :data:`MAX_TRAILER` bytes are refused with the error the first faulty line gives (or
-  MalformedTrailerError): an honest client sends about 100 and 300 bytes respectively.
+* A chunk header longer than :data:`MAX_HEADER` bytes is IncompleteBody; trailing headers longer
+  than :data:`MAX_TRAILER` bytes are MalformedTrailerError (or the error of a faulty line before
+  the limit). An honest client sends about 100 and 300 bytes respectively.
 """
 
 from __future__ import annotations
@@ -380,8 +380,15 @@ class ChunkedDecoder:
             self._scanned = end + 2
             if not line.strip():
                 self._state = _DONE
-        if (self._state == _DONE and len(buf) > self._scanned) or len(buf) > MAX_TRAILER:
-            self._parse_trailers()  # raises: what the whole-body decoder says of these bytes
+        if self._state == _DONE and len(buf) > self._scanned:
+            self._parse_trailers()  # raises what the whole-body decoder says of these bytes
+            raise _incomplete()
+        if len(buf) > MAX_TRAILER:
+            try:
+                self._parse_trailers()
+            except AuthError as err:
+                if err.code != "IncompleteBody":
+                    raise  # a faulty line before the limit is reported as such
             raise _malformed_trailer()
         return pos + take
 
