@@ -149,3 +149,98 @@ def _fill(template: str, params: Mapping[str, Any], account: str, region: str,
 
     filled = _PLACEHOLDER.sub(value, template)
     return None if missing else filled
+
+
+# --- S3: operations are not named as their actions --------------------------------------
+# S3 API operation -> [(IAM action, which resource)], from the S3 User Guide's "Amazon S3
+# actions" mapping (and the Service Authorization Reference for the action names): the
+# resource is the bucket, the object, every object of a DeleteObjects, or the copy source.
+S3_OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "CreateBucket": (("s3:CreateBucket", "bucket"),),
+    "DeleteBucket": (("s3:DeleteBucket", "bucket"),),
+    "HeadBucket": (("s3:ListBucket", "bucket"),),
+    "ListBuckets": (("s3:ListAllMyBuckets", "*"),),
+    "GetBucketLocation": (("s3:GetBucketLocation", "bucket"),),
+    "ListObjects": (("s3:ListBucket", "bucket"),),
+    "ListObjectsV2": (("s3:ListBucket", "bucket"),),
+    "ListMultipartUploads": (("s3:ListBucketMultipartUploads", "bucket"),),
+    "PutBucketPolicy": (("s3:PutBucketPolicy", "bucket"),),
+    "GetBucketPolicy": (("s3:GetBucketPolicy", "bucket"),),
+    "DeleteBucketPolicy": (("s3:DeleteBucketPolicy", "bucket"),),
+    "PutBucketTagging": (("s3:PutBucketTagging", "bucket"),),
+    "GetBucketTagging": (("s3:GetBucketTagging", "bucket"),),
+    "DeleteBucketTagging": (("s3:PutBucketTagging", "bucket"),),
+    "PutObject": (("s3:PutObject", "object"),),
+    "GetObject": (("s3:GetObject", "object"),),
+    "HeadObject": (("s3:GetObject", "object"),),
+    "DeleteObject": (("s3:DeleteObject", "object"),),
+    "DeleteObjects": (("s3:DeleteObject", "each-object"),),
+    "CopyObject": (("s3:PutObject", "object"), ("s3:GetObject", "copy-source")),
+    "UploadPartCopy": (("s3:PutObject", "object"), ("s3:GetObject", "copy-source")),
+    "CreateMultipartUpload": (("s3:PutObject", "object"),),
+    "UploadPart": (("s3:PutObject", "object"),),
+    "CompleteMultipartUpload": (("s3:PutObject", "object"),),
+    "AbortMultipartUpload": (("s3:AbortMultipartUpload", "object"),),
+    "ListParts": (("s3:ListMultipartUploadParts", "object"),),
+    "PutObjectTagging": (("s3:PutObjectTagging", "object"),),
+    "GetObjectTagging": (("s3:GetObjectTagging", "object"),),
+    "DeleteObjectTagging": (("s3:DeleteObjectTagging", "object"),),
+}
+# S3 condition keys read from request parameters (Service Authorization Reference, S3).
+S3_PARAM_CONDITIONS = {
+    "s3:prefix": "Prefix",
+    "s3:delimiter": "Delimiter",
+    "s3:max-keys": "MaxKeys",
+    "s3:x-amz-server-side-encryption": "ServerSideEncryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id": "SSEKMSKeyId",
+    "s3:x-amz-acl": "ACL",
+    "s3:x-amz-copy-source": "CopySource",
+    "s3:x-amz-metadata-directive": "MetadataDirective",
+}
+
+
+def _s3_object(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def resolve_s3(operation: str, params: Mapping[str, Any]) -> list[Authorization]:
+    """Every authorization an S3 operation needs (several for CopyObject and
+    DeleteObjects)."""
+    from urllib.parse import unquote
+
+    entries = S3_OPERATIONS.get(operation)
+    if entries is None:
+        return [Authorization(f"s3:{operation}", "*")]
+    context: dict[str, Any] = {}
+    for key, param in S3_PARAM_CONDITIONS.items():
+        value = params.get(param)
+        if value is not None and value != "":
+            context[key] = str(value)
+    tagging = params.get("Tagging")
+    if isinstance(tagging, str) and tagging:
+        from urllib.parse import parse_qsl
+
+        pairs = parse_qsl(tagging, keep_blank_values=True)
+        for k, v in pairs:
+            context[f"s3:RequestObjectTag/{k}"] = v
+        context["s3:RequestObjectTagKeys"] = [k for k, _ in pairs]
+    bucket = str(params.get("Bucket", ""))
+    out: list[Authorization] = []
+    for action, which in entries:
+        if which == "*":
+            out.append(Authorization(action, "*", dict(context)))
+        elif which == "bucket":
+            out.append(Authorization(action, f"arn:aws:s3:::{bucket}", dict(context), "bucket"))
+        elif which == "object":
+            out.append(Authorization(action, _s3_object(bucket, str(params.get("Key", ""))),
+                                     dict(context), "object"))
+        elif which == "each-object":
+            for item in (params.get("Delete") or {}).get("Objects") or []:
+                out.append(Authorization(action, _s3_object(bucket, str(item.get("Key", ""))),
+                                         dict(context), "object"))
+        else:  # the copy source: "bucket/key" (URL-encoded), optionally "?versionId=..."
+            source = unquote(str(params.get("CopySource", "")).split("?", 1)[0]).lstrip("/")
+            src_bucket, _, src_key = source.partition("/")
+            out.append(Authorization(action, _s3_object(src_bucket, src_key), dict(context),
+                                     "object"))
+    return out

@@ -20,13 +20,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .. import __version__
-from ..catalog.operations import resolve
+from ..catalog.operations import Authorization, resolve, resolve_s3
 from ..services.authz import AccessControl
-from ..services.base import AWSError, Call
+from ..services.base import AWSError, Call, Caller
 from ..services.credentials import lookup, touch_key
 from ..services.registry import PROVIDERS
 from ..store import Database
 from . import protocols, sigv4
+from .s3_upload import receive_upload, s3_upload
 from .validation import validate_params
 
 Scope = MutableMapping[str, Any]
@@ -74,24 +75,31 @@ class EndpointApp:
             return
         if scope["type"] != "http":
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         raw_path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
         request = HttpRequest(scope["method"], scope["path"], raw_path.split("?", 1)[0],
                               scope.get("query_string", b"").decode("latin-1"), headers,
-                              bytes(body), (scope.get("client") or ("127.0.0.1", 0))[0],
+                              b"", (scope.get("client") or ("127.0.0.1", 0))[0],
                               scope.get("scheme") == "https")
-        status, out_headers, out_body = self.handle(request)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1"))
-                                for k, v in out_headers]})
-        await send({"type": "http.response.body", "body": out_body})
+        stored: Any = None
+        uploads = self.providers.get("s3") and s3_upload(request)
+        if uploads:
+            # S3 object bodies go to the blob store as they arrive: never all in memory.
+            outcome = await receive_upload(self, request, uploads, receive)
+            if isinstance(outcome, tuple):
+                await _send(send, *outcome)
+                return
+            stored = outcome
+        else:
+            body = bytearray()
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            request.body = bytes(body)
+        await _send(send, *self.handle(request, stored=stored))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -105,7 +113,10 @@ class EndpointApp:
 
     # --- one request ----------------------------------------------------------------------
 
-    def handle(self, req: HttpRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+    def handle(self, req: HttpRequest, *, stored: Any = None) -> tuple[int, list[tuple[str, str]],
+                                                                         Any]:
+        """One request: status, headers and a body (bytes, or an iterator of byte chunks for
+        S3 object bodies). `stored` is an upload's body, already in the blob store."""
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         if req.path == HEALTH_PATH:
@@ -124,41 +135,42 @@ class EndpointApp:
                 service = _guess_service(req)
                 model = self._model(service)
                 protocol = protocols.protocol_name(model)
-                raise AWSError("MissingAuthenticationToken", "Request is missing "
-                               "Authentication Token", 403)
-            service = _service_for_signing_name(signed.credential.service)
-            model = self._model(service)
-            protocol = protocols.protocol_name(model)
-            record = lookup(self.db, signed.credential.access_key)
-            if record is None:
-                raise AWSError("InvalidClientTokenId", "The security token included in the "
-                               "request is invalid.", 403)
-            if record.session_token is not None:
-                if signed.session_token != record.session_token:
-                    raise AWSError("InvalidClientTokenId", "The security token included in "
-                                   "the request is invalid.", 403)
-                if record.expires is not None and time.time() >= record.expires:
-                    raise AWSError("ExpiredToken", "The security token included in the "
-                                   "request is expired", 403)
-            sigv4.verify(signed, record.secret, req.method, req.raw_path, req.raw_query,
-                         req.headers, req.body, datetime.now(UTC), s3=service == "s3")
-            caller = record.caller
+                if service != "s3":
+                    raise AWSError("MissingAuthenticationToken", "Request is missing "
+                                   "Authentication Token", 403)
+                # S3 takes unsigned requests: anonymous, allowed only by bucket policies.
+                caller = Caller("anonymous", "")
+                record = None
+                region = self.default_region
+            else:
+                service = _service_for_signing_name(signed.credential.service)
+                model = self._model(service)
+                protocol = protocols.protocol_name(model)
+                record = self.authenticate(signed)
+                sigv4.verify(signed, record.secret, req.method, req.raw_path, req.raw_query,
+                             req.headers, req.body, datetime.now(UTC), s3=service == "s3",
+                             body_sha256=stored.sha256 if stored is not None else None)
+                caller = record.caller
+                region = signed.credential.region or self.default_region
             principal = caller.arn
             query = parse_qs(req.raw_query, keep_blank_values=True)
             parsed = protocols.parse_request(model, req.method, req.raw_path, query,
                                              req.headers, req.body)
             operation = parsed.operation
-            validate_params(model.operation_model(operation).input_shape, parsed.params,
+            params = parsed.params
+            if stored is not None:
+                params["Body"] = stored
+            validate_params(model.operation_model(operation).input_shape,
+                            {k: v for k, v in params.items() if k != "Body"},
                             code="ValidationError" if protocol == "query"
                             else "ValidationException")
-            region = signed.credential.region or self.default_region
             call = Call(caller, region, request_id, req.client, req.secure,
                         req.headers.get("user-agent", ""))
-            if record.session_token is None and caller.access_key_id:
+            if record is not None and record.session_token is None and caller.access_key_id:
                 touch_key(self.db, caller.access_key_id, service, region)
-            result = self._dispatch(service, operation, call, parsed.params, protocol)
-            status, headers, body = protocols.serialize_response(model, operation, result,
-                                                                 request_id)
+            result = self._dispatch(service, operation, call, params, protocol)
+            status, headers, body = self._serialize(model, operation, result, request_id,
+                                                    req.method)
         except sigv4.AuthError as e:
             if protocol in ("json", "rest-json"):
                 e = e.for_json_protocol()
@@ -181,6 +193,44 @@ class EndpointApp:
                              "ms": round((time.perf_counter() - started) * 1000, 2)}))
         return status, headers, body
 
+    def authenticate(self, signed: sigv4.SignedRequest) -> Any:
+        """The key record behind a signature: known key, matching session token, not
+        expired (the signature itself is checked by sigv4.verify)."""
+        record = lookup(self.db, signed.credential.access_key)
+        if record is None:
+            raise AWSError("InvalidClientTokenId", "The security token included in the "
+                           "request is invalid.", 403)
+        if record.session_token is not None:
+            if signed.session_token != record.session_token:
+                raise AWSError("InvalidClientTokenId", "The security token included in "
+                               "the request is invalid.", 403)
+            if record.expires is not None and time.time() >= record.expires:
+                raise AWSError("ExpiredToken", "The security token included in the "
+                               "request is expired", 403)
+        return record
+
+    def _serialize(self, model: Any, operation: str, result: dict[str, Any], request_id: str,
+                   method: str) -> tuple[int, list[tuple[str, str]], Any]:
+        body_range = result.get("Body")
+        status_override = result.pop("_status", None)
+        if body_range is not None and hasattr(body_range, "sha256"):
+            # An S3 object body: headers now, bytes streamed from the blob store.
+            result = {k: v for k, v in result.items() if k != "Body"}
+            status, headers, _ = protocols.serialize_response(model, operation, result,
+                                                              request_id)
+            length = body_range.end - body_range.start
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(length)))
+            blobs = self.providers["s3"].blobs
+            chunks: Any = (iter(()) if method == "HEAD" or length == 0 else
+                           blobs.iter_range(body_range.sha256, body_range.start, body_range.end))
+            return status_override or status, headers, chunks
+        status, headers, body = protocols.serialize_response(model, operation, result,
+                                                             request_id)
+        if method == "HEAD":
+            body = b""
+        return status_override or status, headers, body
+
     def _model(self, service: str) -> Any:
         if service not in self.providers:
             raise AWSError("UnknownService", f"execrole does not serve the {service} service "
@@ -196,31 +246,39 @@ class EndpointApp:
             # Operations on "the calling user" (GetUser, CreateAccessKey, ... without a
             # UserName) are authorized on that user's ARN.
             subject = {**params, "UserName": call.caller.user_name}
-        auth = resolve(service, operation, subject, account=call.caller.account,
-                       region=call.region, path_of=lambda kind, name: self._path(call, kind,
-                                                                                   name))
-        if auth is not None and auth.action not in SELF_AUTHORIZING:
-            context = dict(auth.context)
-            context.update(self._resource_tags(call, auth.resource_kind, params))
-            resource_policy = None
-            resource_account = call.caller.account if service == "iam" else None
-            side_of = getattr(provider, "authorization", None)
-            side = side_of(call, operation, params, auth.action, auth.resource) \
-                if side_of else None
-            if side is not None:
-                resource_policy = side.policy
-                resource_account = side.account or resource_account
-                context.update(side.context or {})
-            self.access.require(call, auth.action, auth.resource, context,
-                                resource_policy=resource_policy,
-                                resource_account=resource_account,
-                                error_code=ACCESS_DENIED.get(protocol, "AccessDenied"))
+        if service == "s3":
+            auths = resolve_s3(operation, params)
+        else:
+            found = resolve(service, operation, subject, account=call.caller.account,
+                            region=call.region,
+                            path_of=lambda kind, name: self._path(call, kind, name))
+            auths = [found] if found is not None else []
+        for auth in auths:
+            if auth.action in SELF_AUTHORIZING:
+                continue
+            self._authorize(call, service, provider, operation, params, auth, protocol)
         if handler is None:
             raise AWSError("NotImplemented" if protocol != "query" else "InvalidAction",
                            f"The operation {operation} is not implemented by execrole yet.",
                            501 if protocol != "query" else 400)
         result: dict[str, Any] = handler(call, params)
         return result
+
+    def _authorize(self, call: Call, service: str, provider: Any, operation: str,
+                   params: dict[str, Any], auth: Authorization, protocol: str) -> None:
+        context = dict(auth.context)
+        context.update(self._resource_tags(call, auth.resource_kind, params))
+        resource_policy = None
+        resource_account = call.caller.account if service == "iam" else None
+        side_of = getattr(provider, "authorization", None)
+        side = side_of(call, operation, params, auth.action, auth.resource) if side_of else None
+        if side is not None:
+            resource_policy = side.policy
+            resource_account = side.account or resource_account
+            context.update(side.context or {})
+        self.access.require(call, auth.action, auth.resource, context,
+                            resource_policy=resource_policy, resource_account=resource_account,
+                            error_code=ACCESS_DENIED.get(protocol, "AccessDenied"))
 
     def _path(self, call: Call, kind: str, name: str) -> str | None:
         entity = self.db.get_entity(call.caller.account, kind, name)
@@ -258,7 +316,8 @@ def _service_for_signing_name(name: str) -> str:
 
 
 def _guess_service(req: HttpRequest) -> str:
-    """For unsigned requests: the JSON target prefix or the query Action's service."""
+    """For unsigned requests: the JSON target prefix, the query Action's service, else S3
+    (the one service that serves anonymous requests)."""
     target = req.headers.get("x-amz-target", "")
     if target:
         prefix = target.split(".", 1)[0]
@@ -267,5 +326,18 @@ def _guess_service(req: HttpRequest) -> str:
                 return name
     form = parse_qs(req.body.decode("latin-1", "replace") + "&" + req.raw_query)
     action = (form.get("Action") or [""])[0]
+    if not action and not target:
+        return "s3"
     sts_actions = set(protocols.service_model("sts").operation_names)
     return "sts" if action in sts_actions else "iam"
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: Any) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+    if isinstance(body, (bytes, bytearray)):
+        await send({"type": "http.response.body", "body": bytes(body)})
+        return
+    for chunk in body:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})

@@ -984,6 +984,7 @@ def verify(
     s3: bool | None = None,
     region: str | None = None,
     service: str | None = None,
+    body_sha256: str | None = None,
 ) -> None:
     """Check ``req`` (from :func:`parse_signature` on the same request) against ``secret_key``,
     the clock and the request; raise :class:`AuthError` as AWS would, or return.
@@ -994,6 +995,9 @@ def verify(
 
     For a ``STREAMING-*`` S3 payload this checks the seed signature only: pass the body to
     :func:`decode_aws_chunked` for the chunks.
+
+    ``body_sha256`` is the hex SHA-256 of a body that was streamed elsewhere (S3 uploads go
+    straight to the blob store); when given, ``body`` is not hashed.
     """
     if s3 is None:
         s3 = req.s3
@@ -1034,7 +1038,7 @@ def verify(
             details=(("CanonicalRequest", canonical), ("StringToSign", to_sign)),
         )
     if s3 and re.fullmatch(r"[0-9a-fA-F]{64}", req.payload_hash):
-        computed = hashlib.sha256(body).hexdigest()
+        computed = body_sha256 or hashlib.sha256(body).hexdigest()
         if computed != req.payload_hash.lower():
             raise AuthError(
                 "XAmzContentSHA256Mismatch",
