@@ -45,7 +45,9 @@ PARAM_CONDITIONS: dict[str, str] = {
     "cloudwatch:namespace": "Namespace",
 }
 
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+# Placeholders whose request parameter has another name.
+PARAM_ALIASES = {"SecurityGroupId": "GroupId"}
 
 # (kind, name) -> the entity's path, or None when it does not exist.
 PathLookup = Callable[[str, str], str | None]
@@ -141,7 +143,8 @@ def _fill(template: str, params: Mapping[str, Any], account: str, region: str,
             return path.lstrip("/") + given
         # Parameters are named like the placeholder, or in lowerCamelCase (Logs'
         # logGroupName for ${LogGroupName}).
-        given = params.get(name) or params.get(name[:1].lower() + name[1:])
+        given = params.get(name) or params.get(name[:1].lower() + name[1:]) \
+            or params.get(PARAM_ALIASES.get(name, "\0"))
         if isinstance(given, str) and given:
             return given
         missing = True

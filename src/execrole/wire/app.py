@@ -46,6 +46,9 @@ ACCESS_DENIED = {"query": "AccessDenied", "ec2": "UnauthorizedOperation",
                  "json": "AccessDeniedException", "rest-json": "AccessDeniedException",
                  "rest-xml": "AccessDenied"}
 HEALTH_PATH = "/_execrole/health"
+# The code of a model-constraint violation, by protocol.
+VALIDATION_ERROR = {"query": "ValidationError", "ec2": "InvalidParameterValue",
+                    "rest-xml": "InvalidArgument"}
 
 
 @dataclass
@@ -162,8 +165,7 @@ class EndpointApp:
                 params["Body"] = stored
             validate_params(model.operation_model(operation).input_shape,
                             {k: v for k, v in params.items() if k != "Body"},
-                            code="ValidationError" if protocol == "query"
-                            else "ValidationException")
+                            code=VALIDATION_ERROR.get(protocol, "ValidationException"))
             call = Call(caller, region, request_id, req.client, req.secure,
                         req.headers.get("user-agent", ""))
             if record is not None and record.session_token is None and caller.access_key_id:

@@ -54,6 +54,7 @@ from execrole.wire.sigv4 import (
     _CRC32C_TABLE,
     _CRC64NVME_TABLE,
     EMPTY_SHA256,
+    MAX_CHUNK_HEADER,
     MIN_CHUNK,
     S3_MSG_BAD_DIGEST,
     S3_MSG_CHUNK_SIZE,
@@ -73,7 +74,7 @@ from execrole.wire.sigv4 import (
 __all__ = ["MAX_HEADER", "MAX_TRAILER", "MODES", "ChunkedDecoder"]
 
 # A chunk header is at most 16 hex digits + ";chunk-signature=" + 64 hex digits (97 bytes).
-MAX_HEADER = 4096
+MAX_HEADER = MAX_CHUNK_HEADER
 # Trailing headers: at most five checksums and a signature (~330 bytes); nginx's default limit.
 MAX_TRAILER = 8192
 

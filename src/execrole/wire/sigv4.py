@@ -79,6 +79,7 @@ MAX_PRESIGN_EXPIRES = 604800
 # "The chunk size must be at least 8 KB ... The last chunk you send can be smaller than 8 KB."
 # (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html)
 MIN_CHUNK = 8192
+MAX_CHUNK_HEADER = 4096  # bytes of one "size;chunk-signature=..." line
 
 _BASIC = "%Y%m%dT%H%M%SZ"
 _EXTENDED = "%Y-%m-%dT%H:%M:%SZ"
@@ -1363,7 +1364,8 @@ def decode_aws_chunked_with_trailers(
     last_size: int | None = None
     while True:
         end = body.find(b"\r\n", pos)
-        if end < 0:
+        if end < 0 or end - pos > MAX_CHUNK_HEADER:
+            # A chunk header is short; the streaming decoder bounds it at the same length.
             raise _incomplete()
         header = body[pos:end]
         pos = end + 2
