@@ -79,16 +79,31 @@ def resolve(service: str, operation: str, params: Mapping[str, Any], *, account:
     for key, param in PARAM_CONDITIONS.items():
         if key.lower() in keys and params.get(param):
             context[key] = params[param]
-    tags = params.get("Tags")
+    tags = _request_tags(params)
     if tags and "aws:requesttag/${tagkey}" in keys:
-        for tag in tags:
-            context[f"aws:RequestTag/{tag['Key']}"] = tag.get("Value", "")
+        for key, value in tags:
+            context[f"aws:RequestTag/{key}"] = value
     if "aws:tagkeys" in keys:
         if tags:
-            context["aws:TagKeys"] = [t["Key"] for t in tags]
-        elif params.get("TagKeys"):
-            context["aws:TagKeys"] = list(params["TagKeys"])
+            context["aws:TagKeys"] = [key for key, _ in tags]
+        elif isinstance(params.get("TagKeys"), list):
+            context["aws:TagKeys"] = [str(k) for k in params["TagKeys"]]
     return Authorization(action, resource, context, kind)
+
+
+def _request_tags(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The request's tags, however the service spells them: [{"Key", "Value"}] (IAM, STS,
+    SageMaker), [{"TagKey", "TagValue"}] (KMS) or a map (CloudWatch Logs' `tags`)."""
+    raw = params.get("Tags") if params.get("Tags") is not None else params.get("tags")
+    if isinstance(raw, Mapping):
+        return [(str(k), str(v)) for k, v in raw.items()]
+    out: list[tuple[str, str]] = []
+    for tag in raw or []:
+        if isinstance(tag, Mapping):
+            key = tag.get("Key", tag.get("TagKey"))
+            if key is not None:
+                out.append((str(key), str(tag.get("Value", tag.get("TagValue", "")))))
+    return out
 
 
 def _resource(prefix: str, detail: Mapping[str, Any], params: Mapping[str, Any], account: str,

@@ -10,7 +10,9 @@ from ..policy import Policy
 from ..store import Database
 from .authz import AccessControl
 from .cloudwatch import CloudWatchService
+from .ec2 import EC2Service
 from .iam import IAMService
+from .kms import KMSService
 from .logs import LogsService
 from .sts import STSService
 
@@ -27,6 +29,8 @@ class ResourceSide:
     policy: Policy | None = None
     account: str | None = None
     context: dict[str, Any] | None = None
+    resource: str | None = None  # the resource the decision is really about (a key ARN
+    # behind an alias), when the request names it only indirectly
 
 
 PROVIDERS: dict[str, Factory] = {
@@ -34,6 +38,6 @@ PROVIDERS: dict[str, Factory] = {
     "sts": lambda db, access: STSService(db, access),
     "logs": lambda db, access: LogsService(db),
     "cloudwatch": lambda db, access: CloudWatchService(db),
-    # kms provider
-    # ec2 provider
+    "kms": lambda db, access: KMSService(db, access),
+    "ec2": lambda db, access: EC2Service(db, access),
 }

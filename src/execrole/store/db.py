@@ -121,9 +121,175 @@ MIGRATIONS: list[str] = [
     CREATE INDEX metric_data_key ON metric_data(account, region, namespace, metric, timestamp);
     """,
     # 3: KMS
-    "SELECT 1",
+    """
+    CREATE TABLE kms_keys (
+        key_id TEXT PRIMARY KEY,     -- globally unique: a ciphertext names its key by ARN
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        created REAL NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        key_usage TEXT NOT NULL,
+        key_spec TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        state TEXT NOT NULL,         -- Enabled, Disabled or PendingDeletion
+        deletion_date REAL,          -- set while PendingDeletion
+        pending_days INTEGER,
+        policy TEXT NOT NULL,        -- the key policy document, as given
+        material BLOB NOT NULL,      -- AES-256 key material sealed under kms-master.key
+        tags TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX kms_keys_account ON kms_keys(account, region, created);
+    CREATE INDEX kms_keys_deletion ON kms_keys(deletion_date);
+    CREATE TABLE kms_aliases (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,          -- alias/...
+        key_id TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE INDEX kms_aliases_key ON kms_aliases(key_id);
+    CREATE TABLE kms_grants (
+        grant_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        name TEXT,
+        grantee TEXT NOT NULL,
+        retiring TEXT,
+        operations TEXT NOT NULL,    -- JSON list of grant operations
+        constraints TEXT NOT NULL,   -- JSON object or null
+        issuing_account TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL
+    );
+    CREATE INDEX kms_grants_key ON kms_grants(key_id, created);
+    """,
     # 4: EC2
-    "SELECT 1",
+    """
+    CREATE TABLE ec2_regions (           -- an account's region whose defaults exist
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (account, region)
+    );
+    CREATE TABLE ec2_dhcp_options (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        config TEXT NOT NULL,            -- JSON: [{"Key": ..., "Values": [...]}]
+        created REAL NOT NULL
+    );
+    CREATE TABLE ec2_vpcs (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        cidr TEXT NOT NULL,
+        cidr_association TEXT NOT NULL,
+        is_default INTEGER NOT NULL,
+        tenancy TEXT NOT NULL,
+        dhcp_options_id TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX ec2_vpcs_scope ON ec2_vpcs(account, region);
+    CREATE TABLE ec2_subnets (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        vpc_id TEXT NOT NULL,
+        cidr TEXT NOT NULL,
+        az TEXT NOT NULL,
+        default_for_az INTEGER NOT NULL,
+        map_public_ip INTEGER NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX ec2_subnets_scope ON ec2_subnets(account, region, vpc_id);
+    CREATE TABLE ec2_route_tables (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        vpc_id TEXT NOT NULL,
+        main_association TEXT,           -- the main association's id (the VPC's main table)
+        created REAL NOT NULL
+    );
+    CREATE INDEX ec2_route_tables_scope ON ec2_route_tables(account, region, vpc_id);
+    CREATE TABLE ec2_security_groups (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        vpc_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created REAL NOT NULL,
+        UNIQUE (vpc_id, name)
+    );
+    CREATE INDEX ec2_security_groups_scope ON ec2_security_groups(account, region, vpc_id);
+    CREATE TABLE ec2_security_group_rules (
+        id TEXT PRIMARY KEY,
+        group_id TEXT NOT NULL,
+        egress INTEGER NOT NULL,
+        protocol TEXT NOT NULL,
+        from_port INTEGER,
+        to_port INTEGER,
+        cidr_ipv4 TEXT,
+        cidr_ipv6 TEXT,
+        prefix_list_id TEXT,
+        ref_group_id TEXT,
+        ref_user_id TEXT,
+        description TEXT,
+        position INTEGER NOT NULL
+    );
+    CREATE INDEX ec2_security_group_rules_group ON ec2_security_group_rules(group_id, position);
+    CREATE INDEX ec2_security_group_rules_ref ON ec2_security_group_rules(ref_group_id);
+    CREATE TABLE ec2_network_interfaces (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        subnet_id TEXT NOT NULL,
+        vpc_id TEXT NOT NULL,
+        az TEXT NOT NULL,
+        private_ips TEXT NOT NULL,       -- JSON list, the primary address first
+        mac TEXT NOT NULL,
+        description TEXT NOT NULL,
+        groups TEXT NOT NULL,            -- JSON list of security group ids
+        interface_type TEXT NOT NULL,
+        requester_id TEXT,
+        requester_managed INTEGER NOT NULL DEFAULT 0,
+        source_dest_check INTEGER NOT NULL DEFAULT 1,
+        attachment TEXT,                 -- JSON, when attached
+        created REAL NOT NULL
+    );
+    CREATE INDEX ec2_network_interfaces_scope ON ec2_network_interfaces(account, region);
+    CREATE INDEX ec2_network_interfaces_subnet ON ec2_network_interfaces(subnet_id);
+    CREATE TABLE ec2_eni_addresses (     -- private IPv4 addresses in use, one row each
+        subnet_id TEXT NOT NULL,
+        address TEXT NOT NULL,
+        eni_id TEXT NOT NULL,
+        PRIMARY KEY (subnet_id, address)
+    );
+    CREATE INDEX ec2_eni_addresses_eni ON ec2_eni_addresses(eni_id);
+    CREATE TABLE ec2_eni_permissions (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        eni_id TEXT NOT NULL,
+        aws_account_id TEXT,
+        aws_service TEXT,
+        permission TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX ec2_eni_permissions_scope ON ec2_eni_permissions(account, region, eni_id);
+    CREATE TABLE ec2_tags (
+        resource_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        PRIMARY KEY (resource_id, key)
+    );
+    CREATE INDEX ec2_tags_scope ON ec2_tags(account, region);
+    """,
 ]
 
 

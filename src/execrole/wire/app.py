@@ -274,11 +274,13 @@ class EndpointApp:
         resource_account = call.caller.account if service == "iam" else None
         side_of = getattr(provider, "authorization", None)
         side = side_of(call, operation, params, auth.action, auth.resource) if side_of else None
+        resource = auth.resource
         if side is not None:
             resource_policy = side.policy
             resource_account = side.account or resource_account
             context.update(side.context or {})
-        self.access.require(call, auth.action, auth.resource, context,
+            resource = side.resource or resource
+        self.access.require(call, auth.action, resource, context,
                             resource_policy=resource_policy, resource_account=resource_account,
                             error_code=ACCESS_DENIED.get(protocol, "AccessDenied"))
 
@@ -323,15 +325,17 @@ def _guess_service(req: HttpRequest) -> str:
     target = req.headers.get("x-amz-target", "")
     if target:
         prefix = target.split(".", 1)[0]
-        for name in ("logs", "cloudwatch"):
+        for name in PROVIDERS:
             if protocols.service_model(name).metadata.get("targetPrefix") == prefix:
                 return name
     form = parse_qs(req.body.decode("latin-1", "replace") + "&" + req.raw_query)
     action = (form.get("Action") or [""])[0]
     if not action and not target:
         return "s3"
-    sts_actions = set(protocols.service_model("sts").operation_names)
-    return "sts" if action in sts_actions else "iam"
+    for name in ("sts", "ec2"):
+        if action in protocols.service_model(name).operation_names:
+            return name
+    return "iam"
 
 
 async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: Any) -> None:
