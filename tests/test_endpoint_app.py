@@ -102,7 +102,9 @@ def test_unsigned_or_malformed_auth_never_500(app: Any, headers: dict[str, str],
     endpoint, _, _ = app
     status, _, out = endpoint.handle(HttpRequest("POST", "/", "/", query, headers, body,
                                                  "127.0.0.1", False))
-    assert status in (400, 403, 404), out
+    # S3 takes unsigned requests, so some of these are S3's own answers (405 for a POST S3
+    # does not serve); none is a server error.
+    assert 400 <= status < 500, out
 
 
 def test_roles_survive_garbage(app: Any) -> None:

@@ -8,12 +8,14 @@ from typing import Any
 
 from ..policy import Policy
 from ..store import Database
+from ..store.blobs import BlobStore
 from .authz import AccessControl
 from .cloudwatch import CloudWatchService
 from .ec2 import EC2Service
 from .iam import IAMService
 from .kms import KMSService
 from .logs import LogsService
+from .s3 import S3Service
 from .sts import STSService
 
 Factory = Callable[[Database, AccessControl], Any]
@@ -40,4 +42,6 @@ PROVIDERS: dict[str, Factory] = {
     "cloudwatch": lambda db, access: CloudWatchService(db),
     "kms": lambda db, access: KMSService(db, access),
     "ec2": lambda db, access: EC2Service(db, access),
+    # Object bodies live in a content-addressed blob directory beside the database.
+    "s3": lambda db, access: S3Service(db, BlobStore(db.path.parent / "blobs")),
 }

@@ -290,6 +290,58 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX ec2_tags_scope ON ec2_tags(account, region);
     """,
+    # 5: S3 (bodies live in the blob store, addressed by sha256)
+    """
+    CREATE TABLE s3_buckets (
+        name TEXT PRIMARY KEY,           -- bucket names are global across accounts
+        account TEXT NOT NULL,           -- the owner
+        region TEXT NOT NULL,
+        location TEXT,                   -- the LocationConstraint as given, NULL for us-east-1
+        ownership TEXT NOT NULL DEFAULT 'BucketOwnerEnforced',
+        created REAL NOT NULL,
+        policy TEXT,                     -- the bucket policy document as given
+        tags TEXT                        -- JSON TagSet, NULL when the bucket has none
+    );
+    CREATE INDEX s3_buckets_account ON s3_buckets(account, name);
+    CREATE TABLE s3_objects (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        blob TEXT NOT NULL,              -- sha256 of the body in the blob store
+        size INTEGER NOT NULL,
+        md5 TEXT NOT NULL,               -- hex md5 of the whole body
+        etag TEXT NOT NULL,              -- unquoted, md5-of-md5s "-N" for multipart objects
+        modified INTEGER NOT NULL,       -- epoch seconds (S3 reports whole seconds)
+        stored REAL NOT NULL,            -- when the row was written, the blob reclamation clock
+        attrs TEXT NOT NULL,             -- JSON, content headers, metadata, encryption, checksums
+        tags TEXT NOT NULL DEFAULT '[]', -- JSON TagSet
+        parts TEXT,                      -- JSON list of part sizes, for completed uploads
+        PRIMARY KEY (bucket, key)
+    );
+    CREATE INDEX s3_objects_blob ON s3_objects(blob);
+    CREATE TABLE s3_uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        initiated REAL NOT NULL,
+        initiator TEXT NOT NULL,         -- the caller's ARN
+        account TEXT NOT NULL,           -- the caller's account
+        attrs TEXT NOT NULL,             -- JSON, as s3_objects.attrs
+        tags TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX s3_uploads_key ON s3_uploads(bucket, key, initiated);
+    CREATE TABLE s3_parts (
+        upload_id TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        blob TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        md5 TEXT NOT NULL,               -- hex, the part's ETag unquoted
+        modified INTEGER NOT NULL,
+        stored REAL NOT NULL,
+        checksums TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (upload_id, part_number)
+    );
+    CREATE INDEX s3_parts_blob ON s3_parts(blob)
+    """,
 ]
 
 
