@@ -193,3 +193,33 @@ def test_restart_keeps_objects(server: Server, s3: Any) -> None:
     server.restart()
     client: Any = server.client("s3")
     assert client.get_object(Bucket="corp-datasets", Key="top")["Body"].read() == b"1"
+
+
+def test_sse_kms_uses_the_callers_kms_permissions(server: Server, s3: Any) -> None:
+    """SSE-KMS: writing needs kms:GenerateDataKey and reading kms:Decrypt on the key, as the
+    caller, through S3 (S3 User Guide, "Using server-side encryption with AWS KMS keys")."""
+    kms: Any = server.client("kms")
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    s3_only = _user(server, "s3-writer", [{"Effect": "Allow", "Action": ["s3:PutObject",
+                                                                         "s3:GetObject"],
+                                           "Resource": "arn:aws:s3:::corp-datasets/*"}])
+    client: Any = server.client("s3", *s3_only)
+    with pytest.raises(ClientError) as e:
+        client.put_object(Bucket="corp-datasets", Key="secret.csv", Body=b"s",
+                          ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+    assert code_of(e) == "AccessDenied"
+    assert "kms:GenerateDataKey" in e.value.response["Error"]["Message"]
+    both = _user(server, "kms-writer", [
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+         "Resource": "arn:aws:s3:::corp-datasets/*"},
+        {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+         "Resource": key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}}])
+    writer: Any = server.client("s3", *both)
+    out = writer.put_object(Bucket="corp-datasets", Key="secret.csv", Body=b"s",
+                            ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+    assert out["ServerSideEncryption"] == "aws:kms" and out["SSEKMSKeyId"] == key_arn
+    assert writer.get_object(Bucket="corp-datasets", Key="secret.csv")["Body"].read() == b"s"
+    with pytest.raises(ClientError) as e:
+        client.get_object(Bucket="corp-datasets", Key="secret.csv")
+    assert "kms:Decrypt" in e.value.response["Error"]["Message"]

@@ -108,6 +108,11 @@ class EndpointApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                s3 = self.providers.get("s3")
+                if s3 is not None:
+                    # Bodies of uploads that never reached the provider (denied,
+                    # interrupted) are reclaimed once they are an hour old.
+                    s3.collect_garbage(min_age_s=3600)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.db.close()
@@ -189,6 +194,8 @@ class EndpointApp:
             status, headers, body = self._error(model, "InternalFailure", "We encountered an "
                                                 "internal error. Please try again.", 500,
                                                 request_id, False)
+        if req.method == "HEAD" and isinstance(body, (bytes, bytearray)):
+            body = b""  # HEAD answers carry headers only, errors included
         log.info(json.dumps({"time": round(time.time(), 3), "request_id": request_id,
                              "service": service, "operation": operation,
                              "principal": principal, "status": status,
@@ -259,6 +266,8 @@ class EndpointApp:
             if auth.action in SELF_AUTHORIZING:
                 continue
             self._authorize(call, service, provider, operation, params, auth, protocol)
+        if service == "s3" and "kms" in self.providers:
+            self._s3_kms(call, operation, params)
         if handler is None:
             raise AWSError("NotImplemented" if protocol != "query" else "InvalidAction",
                            f"The operation {operation} is not implemented by execrole yet.",
@@ -283,6 +292,45 @@ class EndpointApp:
         self.access.require(call, auth.action, resource, context,
                             resource_policy=resource_policy, resource_account=resource_account,
                             error_code=ACCESS_DENIED.get(protocol, "AccessDenied"))
+
+    def _s3_kms(self, call: Call, operation: str, params: dict[str, Any]) -> None:
+        """SSE-KMS: S3 uses the caller's KMS permissions — kms:GenerateDataKey to write an
+        encrypted object, kms:Decrypt to read one — with kms:ViaService naming S3 (S3 User
+        Guide, "Using server-side encryption with AWS KMS keys"; KMS condition keys)."""
+        from ..services.s3.core import kms_key_arn
+
+        s3 = self.providers["s3"]
+        if operation in ("PutObject", "CreateMultipartUpload", "CopyObject"):
+            if params.get("ServerSideEncryption") != "aws:kms":
+                return
+            action, key = "kms:GenerateDataKey", params.get("SSEKMSKeyId")
+        elif operation in ("GetObject", "HeadObject"):
+            row = s3._object_row(str(params.get("Bucket", "")), str(params.get("Key", "")))
+            attrs = json.loads(row["attrs"]) if row is not None else {}
+            if attrs.get("ServerSideEncryption") != "aws:kms":
+                return
+            action, key = "kms:Decrypt", attrs.get("SSEKMSKeyId")
+        else:
+            return
+        key_arn = kms_key_arn(key, call.caller.account, call.region)
+        kms = self.providers["kms"]
+        try:
+            # The key's policy and account, as KMS would use them for a call naming KeyId.
+            side = kms.authorization(call, "GenerateDataKey", {"KeyId": key_arn}, action,
+                                     key_arn)
+        except AWSError as e:
+            if e.code != "NotFoundException":
+                raise
+            if not key:
+                return  # the account's AWS managed key aws/s3: its policy lets S3 use it
+            raise AWSError("KMS.NotFoundException", f"Invalid keyId {key}", 400) from None
+        context = dict((side.context if side else None) or {})
+        context["kms:ViaService"] = f"s3.{call.region}.amazonaws.com"
+        context["kms:CallerAccount"] = call.caller.account
+        self.access.require(call, action, (side.resource if side else None) or key_arn,
+                            context, resource_policy=side.policy if side else None,
+                            resource_account=side.account if side else None,
+                            error_code="AccessDenied")
 
     def _path(self, call: Call, kind: str, name: str) -> str | None:
         entity = self.db.get_entity(call.caller.account, kind, name)
