@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import demo, plan, policy, serve
+from . import demo, image, plan, policy, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(commands)
     serve.register(commands)
     plan.register(commands)
+    image.register(commands)
     return parser
 
 

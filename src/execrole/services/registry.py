@@ -12,6 +12,7 @@ from ..store.blobs import BlobStore
 from .authz import AccessControl
 from .cloudwatch import CloudWatchService
 from .ec2 import EC2Service
+from .ecr import ECRService
 from .iam import IAMService
 from .kms import KMSService
 from .logs import LogsService
@@ -44,4 +45,6 @@ PROVIDERS: dict[str, Factory] = {
     "ec2": lambda db, access: EC2Service(db, access),
     # Object bodies live in a content-addressed blob directory beside the database.
     "s3": lambda db, access: S3Service(db, BlobStore(db.path.parent / "blobs")),
+    # Image layers have a blob directory of their own: S3 reclaims blobs it does not know.
+    "ecr": lambda db, access: ECRService(db, BlobStore(db.path.parent / "ecr-layers"), access),
 }

@@ -342,6 +342,92 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX s3_parts_blob ON s3_parts(blob)
     """,
+    # 6: ECR (layer bodies live in their own blob store, addressed by sha256)
+    """
+    CREATE TABLE ecr_repositories (
+        account TEXT NOT NULL,           -- the registry id (the owner's account)
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created REAL NOT NULL,
+        tag_mutability TEXT NOT NULL,    -- MUTABLE, IMMUTABLE or one of the _WITH_EXCLUSION kinds
+        mutability_filters TEXT NOT NULL DEFAULT '[]',  -- JSON exclusion filters
+        scan_on_push INTEGER NOT NULL DEFAULT 0,
+        encryption TEXT NOT NULL,        -- JSON encryptionConfiguration
+        policy TEXT,                     -- the repository policy as given
+        tags TEXT NOT NULL DEFAULT '[]', -- JSON [{"Key", "Value"}]
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE TABLE ecr_images (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        digest TEXT NOT NULL,            -- sha256 of the manifest bytes
+        manifest TEXT NOT NULL,          -- the manifest exactly as pushed
+        media_type TEXT NOT NULL,
+        artifact_media_type TEXT,        -- the config blob's media type
+        size INTEGER NOT NULL,
+        pushed REAL NOT NULL,
+        last_pull REAL,
+        PRIMARY KEY (account, region, repository, digest)
+    );
+    CREATE TABLE ecr_image_tags (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        added REAL NOT NULL,
+        PRIMARY KEY (account, region, repository, tag)
+    );
+    CREATE INDEX ecr_image_tags_digest ON ecr_image_tags(account, region, repository, digest);
+    CREATE TABLE ecr_layers (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        digest TEXT NOT NULL,            -- sha256:<hex> of the layer (or config) blob
+        blob TEXT NOT NULL,              -- hex sha256 in the blob store
+        size INTEGER NOT NULL,
+        media_type TEXT,                 -- from the first manifest that references it
+        created REAL NOT NULL,
+        PRIMARY KEY (account, region, repository, digest)
+    );
+    CREATE INDEX ecr_layers_blob ON ecr_layers(blob);
+    CREATE TABLE ecr_image_layers (      -- which blobs each image manifest references
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        image_digest TEXT NOT NULL,
+        layer_digest TEXT NOT NULL,
+        PRIMARY KEY (account, region, repository, image_digest, layer_digest)
+    );
+    CREATE INDEX ecr_image_layers_layer ON ecr_image_layers(account, region, repository,
+                                                            layer_digest);
+    CREATE TABLE ecr_uploads (
+        upload_id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        initiated REAL NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0  -- bytes received so far
+    );
+    CREATE TABLE ecr_upload_parts (
+        upload_id TEXT NOT NULL,
+        first_byte INTEGER NOT NULL,
+        blob TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        stored REAL NOT NULL,
+        PRIMARY KEY (upload_id, first_byte)
+    );
+    CREATE INDEX ecr_upload_parts_blob ON ecr_upload_parts(blob);
+    CREATE TABLE ecr_tokens (            -- GetAuthorizationToken results, for a registry front
+        token TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        access_key_id TEXT,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX ecr_tokens_expires ON ecr_tokens(expires)
+    """,
 ]
 
 

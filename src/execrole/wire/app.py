@@ -48,7 +48,7 @@ ACCESS_DENIED = {"query": "AccessDenied", "ec2": "UnauthorizedOperation",
 HEALTH_PATH = "/_execrole/health"
 # The code of a model-constraint violation, by protocol.
 VALIDATION_ERROR = {"query": "ValidationError", "ec2": "InvalidParameterValue",
-                    "rest-xml": "InvalidArgument"}
+                    "rest-xml": "InvalidArgument", "ecr": "InvalidParameterException"}
 
 
 @dataclass
@@ -170,7 +170,8 @@ class EndpointApp:
                 params["Body"] = stored
             validate_params(model.operation_model(operation).input_shape,
                             {k: v for k, v in params.items() if k != "Body"},
-                            code=VALIDATION_ERROR.get(protocol, "ValidationException"))
+                            code=VALIDATION_ERROR.get(service) or
+                            VALIDATION_ERROR.get(protocol, "ValidationException"))
             call = Call(caller, region, request_id, req.client, req.secure,
                         req.headers.get("user-agent", ""))
             if record is not None and record.session_token is None and caller.access_key_id:
