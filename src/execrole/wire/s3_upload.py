@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 UPLOADS = frozenset({"PutObject", "UploadPart"})
+
+
+class ClientGone(Exception):
+    """The connection closed before the body ended."""
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -64,11 +68,19 @@ async def receive_upload(app: EndpointApp, req: HttpRequest,
         if declared.startswith("STREAMING-"):
             key = sigv4.signing_key(record.secret, signed.credential.date,
                                     signed.credential.region, signed.credential.service)
-            decoder = ChunkedDecoder.for_request(signed, key,
-                                                 x_amz_trailer=req.headers.get("x-amz-trailer"))
+            try:
+                decoder = ChunkedDecoder.for_request(
+                    signed, key, x_amz_trailer=req.headers.get("x-amz-trailer"))
+            except ValueError:
+                # e.g. STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD (SigV4a), not served.
+                raise AWSError("InvalidRequest", "Unsupported x-amz-content-sha256 value: "
+                               f"{declared}", 400) from None
         with blobs.writer() as writer:
             while True:
                 message = await receive()
+                if message.get("type") == "http.disconnect":
+                    # The client went away: nothing of this upload becomes visible.
+                    raise ClientGone
                 data = message.get("body", b"")
                 if data:
                     writer.write(decoder.feed(data) if decoder is not None else data)
@@ -77,8 +89,8 @@ async def receive_upload(app: EndpointApp, req: HttpRequest,
             if decoder is not None:
                 decoder.finish()
                 expected = req.headers.get("x-amz-decoded-content-length")
-                if expected is not None and expected.isdigit() \
-                        and int(expected) != decoder.decoded_size:
+                if expected is not None and (not (expected.isascii() and expected.isdigit())
+                                             or int(expected) != decoder.decoded_size):
                     raise AWSError("IncompleteBody", "The request body terminated "
                                    "unexpectedly", 400)
             blob = writer.commit()
@@ -91,6 +103,9 @@ async def receive_upload(app: EndpointApp, req: HttpRequest,
             raise AWSError("BadDigest", "The Content-MD5 you specified did not match what we "
                            "received.", 400)
         return blob
+    except ClientGone:
+        return protocols.serialize_error(model, "IncompleteBody", "The request body terminated "
+                                         "unexpectedly", 400, "upload", True)
     except sigv4.AuthError as e:
         return protocols.serialize_error(model, e.code, e.message, e.status, "upload", True)
     except AWSError as e:
