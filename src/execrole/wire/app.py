@@ -162,8 +162,9 @@ class EndpointApp:
                 region = signed.credential.region or self.default_region
             principal = caller.arn
             query = parse_qs(req.raw_query, keep_blank_values=True)
+            headers_in = req.headers if stored is None else _without_chunking(req.headers)
             parsed = protocols.parse_request(model, req.method, req.raw_path, query,
-                                             req.headers, req.body)
+                                             headers_in, req.body)
             operation = parsed.operation
             params = parsed.params
             if stored is not None:
@@ -396,3 +397,16 @@ async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: A
     for chunk in body:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _without_chunking(headers: dict[str, str]) -> dict[str, str]:
+    """The headers of an upload whose aws-chunked body was already decoded into the blob
+    store: the parser must not decode it again. A real Content-Encoding (gzip) is kept."""
+    out = {k: v for k, v in headers.items() if k != "x-amz-content-sha256"}
+    encodings = [e.strip() for e in headers.get("content-encoding", "").split(",")
+                 if e.strip() and e.strip().lower() != "aws-chunked"]
+    if encodings:
+        out["content-encoding"] = ", ".join(encodings)
+    else:
+        out.pop("content-encoding", None)
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,7 @@ async def receive_upload(app: EndpointApp, req: HttpRequest,
     """The stored Blob, or an error response (status, headers, body)."""
     signed, _ = upload
     model = protocols.service_model("s3")
+    request_id = str(uuid.uuid4())
     blobs = app.providers["s3"].blobs
     try:
         record = app.authenticate(signed)
@@ -105,9 +107,9 @@ async def receive_upload(app: EndpointApp, req: HttpRequest,
         return blob
     except ClientGone:
         return protocols.serialize_error(model, "IncompleteBody", "The request body terminated "
-                                         "unexpectedly", 400, "upload", True)
+                                         "unexpectedly", 400, request_id, True)
     except sigv4.AuthError as e:
-        return protocols.serialize_error(model, e.code, e.message, e.status, "upload", True)
+        return protocols.serialize_error(model, e.code, e.message, e.status, request_id, True)
     except AWSError as e:
-        return protocols.serialize_error(model, e.code, e.message, e.status, "upload",
+        return protocols.serialize_error(model, e.code, e.message, e.status, request_id,
                                          e.sender)
