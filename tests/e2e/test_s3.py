@@ -223,3 +223,18 @@ def test_sse_kms_uses_the_callers_kms_permissions(server: Server, s3: Any) -> No
     with pytest.raises(ClientError) as e:
         client.get_object(Bucket="corp-datasets", Key="secret.csv")
     assert "kms:Decrypt" in e.value.response["Error"]["Message"]
+
+
+def test_delete_objects_reports_denied_keys(server: Server, s3: Any) -> None:
+    """DeleteObjects deletes what the caller may delete and lists the rest in Errors with
+    AccessDenied (S3 API reference, DeleteObjects: Errors)."""
+    s3.put_object(Bucket="corp-datasets", Key="scratch/a", Body=b"a")
+    s3.put_object(Bucket="corp-datasets", Key="keep/b", Body=b"b")
+    key = _user(server, "s3-cleaner", [{"Effect": "Allow", "Action": "s3:DeleteObject",
+                                        "Resource": "arn:aws:s3:::corp-datasets/scratch/*"}])
+    cleaner: Any = server.client("s3", *key)
+    out = cleaner.delete_objects(Bucket="corp-datasets", Delete={"Objects": [
+        {"Key": "scratch/a"}, {"Key": "keep/b"}]})
+    assert [d["Key"] for d in out["Deleted"]] == ["scratch/a"]
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("keep/b", "AccessDenied")]
+    assert s3.get_object(Bucket="corp-datasets", Key="keep/b")["Body"].read() == b"b"

@@ -264,10 +264,34 @@ class EndpointApp:
                             region=call.region,
                             path_of=lambda kind, name: self._path(call, kind, name))
             auths = [found] if found is not None else []
+        denied_keys: list[dict[str, str]] = []
         for auth in auths:
             if auth.action in SELF_AUTHORIZING:
                 continue
+            if service == "s3" and operation == "DeleteObjects":
+                # A key the caller may not delete is reported in Errors; the others are
+                # deleted (S3 API reference, DeleteObjects).
+                try:
+                    self._authorize(call, service, provider, operation, params, auth, protocol)
+                except AWSError as e:
+                    if e.code != "AccessDenied":
+                        raise
+                    key = auth.resource.split("/", 1)[1] if "/" in auth.resource else ""
+                    denied_keys.append({"Key": key, "Code": "AccessDenied",
+                                        "Message": "Access Denied"})
+                continue
             self._authorize(call, service, provider, operation, params, auth, protocol)
+        if denied_keys:
+            refused = {d["Key"] for d in denied_keys}
+            delete = dict(params.get("Delete") or {})
+            delete["Objects"] = [o for o in delete.get("Objects") or []
+                                 if str(o.get("Key", "")) not in refused]
+            params = {**params, "Delete": delete}
+            if not delete["Objects"]:
+                return {"Errors": denied_keys}
+            partial: dict[str, Any] = handler(call, params) if handler else {}
+            partial["Errors"] = [*partial.get("Errors", []), *denied_keys]
+            return partial
         if service == "s3" and "kms" in self.providers:
             self._s3_kms(call, operation, params)
         if handler is None:
