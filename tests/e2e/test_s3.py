@@ -238,3 +238,22 @@ def test_delete_objects_reports_denied_keys(server: Server, s3: Any) -> None:
     assert [d["Key"] for d in out["Deleted"]] == ["scratch/a"]
     assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("keep/b", "AccessDenied")]
     assert s3.get_object(Bucket="corp-datasets", Key="keep/b")["Body"].read() == b"b"
+
+
+def test_virtual_hosted_style(server: Server, s3: Any) -> None:
+    """Virtual-hosted-style requests name the bucket in the Host header (S3 User Guide,
+    "Virtual hosting of buckets"); signed by botocore for bucket.localhost and sent to the
+    endpoint's address with that Host."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    s3.put_object(Bucket="corp-datasets", Key="vhost/key.txt", Body=b"virtual")
+    host = f"corp-datasets.localhost:{server.port}"
+    request = AWSRequest(method="GET", url=f"http://{host}/vhost/key.txt")
+    request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+    S3SigV4Auth(Credentials(server.key, server.secret), "s3", "us-east-1").add_auth(request)
+    sent = urllib.request.Request(f"{server.url}/vhost/key.txt", method="GET",
+                                  headers={**dict(request.headers.items()), "Host": host})
+    with urllib.request.urlopen(sent, timeout=10) as r:
+        assert r.read() == b"virtual"

@@ -27,7 +27,7 @@ from ..services.credentials import lookup, touch_key
 from ..services.registry import PROVIDERS
 from ..store import Database
 from . import protocols, sigv4
-from .s3_upload import receive_upload, s3_upload
+from .s3_upload import receive_upload, s3_path, s3_upload
 from .validation import validate_params
 
 Scope = MutableMapping[str, Any]
@@ -163,8 +163,9 @@ class EndpointApp:
             principal = caller.arn
             query = parse_qs(req.raw_query, keep_blank_values=True)
             headers_in = req.headers if stored is None else _without_chunking(req.headers)
-            parsed = protocols.parse_request(model, req.method, req.raw_path, query,
-                                             headers_in, req.body)
+            path = s3_path(req) if service == "s3" else req.raw_path
+            parsed = protocols.parse_request(model, req.method, path, query, headers_in,
+                                             req.body)
             operation = parsed.operation
             params = parsed.params
             if stored is not None:

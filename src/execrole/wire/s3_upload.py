@@ -33,6 +33,23 @@ class ClientGone(Exception):
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
+# Virtual-hosted-style S3 requests name the bucket in the Host: "<bucket>.localhost" (the
+# endpoint under a local name) or AWS's own S3 host names (S3 User Guide, "Virtual hosting
+# of buckets").
+_VHOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])\."
+                    r"(?:localhost|s3(?:\.dualstack)?[.\-][a-z0-9\-]+\.amazonaws\.com"
+                    r"|s3\.amazonaws\.com)$")
+
+
+def s3_path(req: HttpRequest) -> str:
+    """The request's path in path style: "/<bucket>/<key>" also for virtual-hosted requests."""
+    host = req.headers.get("host", "").rsplit(":", 1)[0].lower()
+    m = _VHOST.match(host)
+    if m is None:
+        return req.raw_path
+    return "/" + m.group("bucket") + (req.raw_path if req.raw_path != "/" else "")
+
+
 def s3_upload(req: HttpRequest) -> tuple[sigv4.SignedRequest, str] | None:
     """(signature, operation) when the request is a signed S3 upload with a body."""
     if req.method != "PUT" or "x-amz-copy-source" in req.headers:
@@ -45,7 +62,7 @@ def s3_upload(req: HttpRequest) -> tuple[sigv4.SignedRequest, str] | None:
         return None
     model = protocols.service_model("s3")
     query = parse_qs(req.raw_query, keep_blank_values=True)
-    operation = protocols.find_operation(model, req.method, req.raw_path, query, req.headers,
+    operation = protocols.find_operation(model, req.method, s3_path(req), query, req.headers,
                                          b"")
     if operation not in UPLOADS:
         return None
