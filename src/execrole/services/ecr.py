@@ -29,23 +29,37 @@ failure reasons ("Requested image not found", "Invalid request parameters: both 
 digest cannot be null", "Could not find layer"). The messages of the layer-upload errors,
 LayersNotFoundException, ReferencedImagesNotFoundException, ImageDigestDoesNotMatchException
 and the tag errors are not recorded anywhere public: they are execrole's wording.
+
+The SageMaker framework images (issue 5): a repository of an AWS framework registry
+(`catalog.framework_images`: 763104351884's pytorch-training, 683313688378's
+sagemaker-scikit-learn, ...) holds one built-in process image, answered for any tag, whose
+entrypoint is execrole's script-mode runner. Its repository policy lets any principal pull
+(`"Principal": "*"`), so a cross-account pull needs only the caller's own identity policy;
+nothing else is allowed there (the caller does not own the registry), so writes are refused
+with AccessDeniedException. Allowing DescribeRepositories/DescribeImages/ListImages to "*" as
+well is execrole's assumption (AWS does not publish these repositories' policies).
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
 import json
 import re
 import secrets
 import sqlite3
+import tarfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..catalog.framework_images import framework_repository
 from ..policy import Policy, PolicyError, PolicyType, parse_policy
 from ..policy.parse import NO_SIZE_LIMIT
 from ..store import Database
@@ -284,6 +298,101 @@ def _descriptors(manifest: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     return list(found)
 
 
+# --- the SageMaker framework images ----------------------------------------------------------
+
+FRAMEWORK_ENTRYPOINT = ("python", "-m", "execrole.runtime.script_mode")
+FRAMEWORK_WORKDIR = "/opt/ml/code"
+FRAMEWORK_PULLS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                   "ecr:BatchCheckLayerAvailability")
+FRAMEWORK_READS = ("ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListImages")
+FRAMEWORK_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Sid": "FrameworkPull", "Effect": "Allow", "Principal": "*",
+     "Action": list(FRAMEWORK_PULLS)},
+    {"Sid": "FrameworkDescribe", "Effect": "Allow", "Principal": "*",
+     "Action": list(FRAMEWORK_READS)}]})
+FRAMEWORK_CREATED = 1543622400.0  # 2018-12-01: a fixed creation time (execrole's)
+PROCESS_LABEL = "dev.execrole.image"  # as `execrole image push` labels its images
+
+
+@dataclass(frozen=True)
+class BuiltinImage:
+    """The built-in process image of one framework repository: config, one layer (a tar.gz
+    of an empty directory) and the manifest, all deterministic."""
+
+    config: bytes
+    layer: bytes
+    manifest: str
+
+    @property
+    def digest(self) -> str:
+        return _sha256_digest(self.manifest.encode())
+
+    @property
+    def config_digest(self) -> str:
+        return _sha256_digest(self.config)
+
+    @property
+    def layer_digest(self) -> str:
+        return _sha256_digest(self.layer)
+
+    def blobs(self) -> dict[str, bytes]:
+        """The blobs a pull fetches, by digest."""
+        return {self.config_digest: self.config, self.layer_digest: self.layer}
+
+
+def _empty_layer() -> tuple[bytes, str]:
+    """A tar.gz of an empty directory, reproducibly (gzip mtime 0): bytes and diff id."""
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w", format=tarfile.GNU_FORMAT):
+        pass
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        gz.write(plain.getvalue())
+    return out.getvalue(), _sha256_digest(plain.getvalue())
+
+
+@lru_cache(maxsize=64)
+def framework_image(repository: str) -> BuiltinImage:
+    """The built-in script-mode image served for every tag of a framework repository."""
+    layer, diff_id = _empty_layer()
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": list(FRAMEWORK_ENTRYPOINT),
+                   "Env": [f"SAGEMAKER_FRAMEWORK={repository}"],
+                   "WorkingDir": FRAMEWORK_WORKDIR, "Labels": {PROCESS_LABEL: "framework"}},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]}},
+        sort_keys=True, separators=(",", ":")).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MANIFEST_V2,
+        "config": {"mediaType": DOCKER_CONFIG, "size": len(config),
+                   "digest": _sha256_digest(config)},
+        "layers": [{"mediaType": DOCKER_LAYER, "size": len(layer),
+                    "digest": _sha256_digest(layer)}]}, indent=3)
+    return BuiltinImage(config, layer, manifest)
+
+
+def _framework_repository_out(registry: str, region: str, name: str) -> dict[str, Any]:
+    return {"repositoryArn": repository_arn(region, registry, name), "registryId": registry,
+            "repositoryName": name, "repositoryUri": f"{registry_host(registry, region)}/{name}",
+            "createdAt": _stamp(FRAMEWORK_CREATED), "imageTagMutability": "MUTABLE",
+            "imageScanningConfiguration": {"scanOnPush": False},
+            "encryptionConfiguration": {"encryptionType": "AES256"}}
+
+
+def _check_image_id(image_id: Mapping[str, Any]) -> dict[str, Any] | None:
+    """BatchGetImage's failure for an imageId that names nothing, else None."""
+    shown = {k: v for k, v in image_id.items() if k in ("imageDigest", "imageTag")}
+    if not image_id.get("imageDigest") and not image_id.get("imageTag"):
+        return {"imageId": shown, "failureCode": "MissingDigestAndTag",
+                "failureReason": "Invalid request parameters: both tag and digest cannot be "
+                                 "null"}
+    if image_id.get("imageDigest") and not _DIGEST.fullmatch(str(image_id["imageDigest"])):
+        return {"imageId": shown, "failureCode": "InvalidImageDigest",
+                "failureReason": "Invalid request parameters: image digest should satisfy "
+                                 "the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"}
+    return None
+
+
 class ECRService:
     name = "ecr"
 
@@ -306,6 +415,8 @@ class ECRService:
     def _repo(self, call: Call, p: Mapping[str, Any], name: str | None = None) -> Row:
         registry = self._registry(call, p)
         name = str(name if name is not None else p["repositoryName"])
+        if framework_repository(registry, call.region, name):
+            raise self._refused(call, registry, call.region, name)
         row = self._repo_row(registry, call.region, name)
         if row is None:
             raise repository_not_found(name, registry)
@@ -315,17 +426,98 @@ class ECRService:
     def _key(repo: Row) -> tuple[str, str, str]:
         return repo["account"], repo["region"], repo["name"]
 
-    def _arn_repo(self, arn: Any) -> Row:
+    def _arn_repo(self, call: Call, arn: Any) -> Row:
         """The repository a resourceArn names (TagResource, UntagResource,
         ListTagsForResource)."""
         m = _ARN.fullmatch(str(arn or ""))
         if not m:
             raise invalid_at("resourceArn", "Invalid ARN")
         region, registry, name = m.groups()
+        if framework_repository(registry, region, name):
+            raise self._refused(call, registry, region, name)
         row = self._repo_row(registry, region, name)
         if row is None:
             raise repository_not_found(name, registry)
         return row
+
+    # --- framework repositories (AWS's registries) --------------------------------------------
+
+    def _framework(self, call: Call, p: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(registry, repository) when the request names a framework repository."""
+        registry = self._registry(call, p)
+        name = str(p.get("repositoryName") or "")
+        return (registry, name) if framework_repository(registry, call.region, name) else None
+
+    @staticmethod
+    def _refused(call: Call, registry: str, region: str, name: str) -> AWSError:
+        """Anything but a pull or a read in a registry AWS owns (the endpoint's authorization
+        already refuses these through the repository policy; this is the provider's own
+        guard, for callers it does not authorize)."""
+        return AWSError("AccessDeniedException", f"User: {call.caller.arn} is not authorized "
+                        f"to perform this operation on resource: "
+                        f"{repository_arn(region, registry, name)} because the registry "
+                        f"{registry} is owned by AWS and its repository policy allows only "
+                        "pulls", 403)
+
+    @staticmethod
+    def _framework_images(p: Mapping[str, Any], registry: str, name: str) -> dict[str, Any]:
+        """BatchGetImage, answered by the built-in image for any tag."""
+        image = framework_image(name)
+        images: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        for image_id in p["imageIds"]:
+            failure = _check_image_id(image_id)
+            if failure is None and image_id.get("imageDigest") not in (None, image.digest):
+                failure = {"imageId": {k: v for k, v in image_id.items()
+                                       if k in ("imageDigest", "imageTag")},
+                           "failureCode": "ImageNotFound",
+                           "failureReason": "Requested image not found"}
+            if failure is not None:
+                failures.append(failure)
+                continue
+            shown = {"imageDigest": image.digest}
+            if image_id.get("imageTag"):
+                shown["imageTag"] = str(image_id["imageTag"])
+            images.append({"registryId": registry, "repositoryName": name, "imageId": shown,
+                           "imageManifest": image.manifest,
+                           "imageManifestMediaType": MANIFEST_V2})
+        return {"images": images, "failures": failures}
+
+    @staticmethod
+    def _framework_detail(registry: str, name: str, tag: str | None) -> dict[str, Any]:
+        image = framework_image(name)
+        out: dict[str, Any] = {
+            "registryId": registry, "repositoryName": name, "imageDigest": image.digest,
+            "imageSizeInBytes": len(image.layer), "imagePushedAt": _stamp(FRAMEWORK_CREATED),
+            "imageManifestMediaType": MANIFEST_V2, "artifactMediaType": DOCKER_CONFIG,
+            "imageStatus": "ACTIVE"}
+        if tag:
+            out["imageTags"] = [tag]
+        return out
+
+    def _framework_describe(self, p: Mapping[str, Any], registry: str,
+                            name: str) -> dict[str, Any]:
+        image = framework_image(name)
+        given = p.get("imageIds") or []
+        if not given:
+            return {"imageDetails": [self._framework_detail(registry, name, None)]}
+        details: list[dict[str, Any]] = []
+        for image_id in given:
+            failure = _check_image_id(image_id)
+            if failure is not None:
+                raise invalid(failure["failureReason"])
+            if image_id.get("imageDigest") not in (None, image.digest):
+                raise image_not_found(image_id, name, registry)
+            details.append(self._framework_detail(registry, name, image_id.get("imageTag")))
+        return {"imageDetails": details}
+
+    def _framework_blob(self, name: str, digest: str) -> str | None:
+        """The blob store's address of a blob of the built-in image (stored on first use),
+        or None when the image has no such blob."""
+        data = framework_image(name).blobs().get(digest)
+        if data is None:
+            return None
+        return self.blobs.put(data).sha256
 
     # --- authorization -----------------------------------------------------------------------
 
@@ -362,6 +554,9 @@ class ECRService:
               context: dict[str, Any]) -> ResourceSide:
         from .registry import ResourceSide
 
+        if framework_repository(registry, region, name):
+            return ResourceSide(policy=_stored_policy(FRAMEWORK_POLICY), account=registry,
+                                context=context, resource=repository_arn(region, registry, name))
         row = self._repo_row(registry, region, name)
         policy = None
         if row is not None:
@@ -393,6 +588,8 @@ class ECRService:
         registry = self._registry(call, p)
         name = str(p["repositoryName"])
         _check_name(name)
+        if framework_repository(registry, call.region, name):
+            raise self._refused(call, registry, call.region, name)
         mutability = str(p.get("imageTagMutability") or "MUTABLE")
         if mutability not in MUTABILITY:
             raise invalid_at("imageTagMutability",
@@ -439,8 +636,11 @@ class ECRService:
             for name in dict.fromkeys(names[1:]):
                 if name != names[0]:
                     self._require(call, "ecr:DescribeRepositories", registry, name)
-            rows = [self._repo(call, p, name) for name in dict.fromkeys(names)]
-            return {"repositories": [_repository_out(r) for r in rows]}
+            return {"repositories": [
+                _framework_repository_out(registry, call.region, name)
+                if framework_repository(registry, call.region, name)
+                else _repository_out(self._repo(call, p, name))
+                for name in dict.fromkeys(names)]}
         rows = self.db.query("SELECT * FROM ecr_repositories WHERE account=? AND region=? "
                              "ORDER BY name", (registry, call.region))
         page, token = _page(rows, p)
@@ -512,14 +712,14 @@ class ECRService:
     # --- tags -----------------------------------------------------------------------------------
 
     def TagResource(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        repo = self._arn_repo(p.get("resourceArn"))
+        repo = self._arn_repo(call, p.get("resourceArn"))
         tags = _merge_tags(json.loads(repo["tags"]), _check_tags(p.get("tags") or []))
         self.db.execute("UPDATE ecr_repositories SET tags=? WHERE account=? AND region=? AND "
                         "name=?", (json.dumps(tags), *self._key(repo)))
         return {}
 
     def UntagResource(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        repo = self._arn_repo(p.get("resourceArn"))
+        repo = self._arn_repo(call, p.get("resourceArn"))
         drop = {str(k) for k in p.get("tagKeys") or []}
         tags = [t for t in json.loads(repo["tags"]) if t["Key"] not in drop]
         self.db.execute("UPDATE ecr_repositories SET tags=? WHERE account=? AND region=? AND "
@@ -527,7 +727,7 @@ class ECRService:
         return {}
 
     def ListTagsForResource(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        repo = self._arn_repo(p.get("resourceArn"))
+        repo = self._arn_repo(call, p.get("resourceArn"))
         return {"tags": json.loads(repo["tags"])}
 
     # --- authorization tokens -------------------------------------------------------------------
@@ -573,14 +773,9 @@ class ECRService:
         """The image an imageId names, or a failure in BatchGetImage's shape."""
         digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
         shown = {k: v for k, v in image_id.items() if k in ("imageDigest", "imageTag")}
-        if not digest and not tag:
-            return None, {"imageId": shown, "failureCode": "MissingDigestAndTag",
-                          "failureReason": "Invalid request parameters: both tag and digest "
-                                           "cannot be null"}
-        if digest and not _DIGEST.fullmatch(str(digest)):
-            return None, {"imageId": shown, "failureCode": "InvalidImageDigest",
-                          "failureReason": "Invalid request parameters: image digest should "
-                                           "satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"}
+        failure = _check_image_id(image_id)
+        if failure is not None:
+            return None, failure
         key = self._key(repo)
         if tag:
             row = self.db.one("SELECT digest FROM ecr_image_tags WHERE account=? AND region=? "
@@ -601,6 +796,11 @@ class ECRService:
         return image, None
 
     def ListImages(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
+        if (fw := self._framework(call, p)) is not None:
+            # The built-in image answers any tag; listed by its digest alone.
+            listed = [] if _tag_status(p) == "TAGGED" else [
+                {"imageDigest": framework_image(fw[1]).digest}]
+            return {"imageIds": listed}
         repo = self._repo(call, p)
         status = _tag_status(p)
         tags = self._tags_by_digest(repo)
@@ -615,6 +815,8 @@ class ECRService:
         return _paged("imageIds", page, token)
 
     def DescribeImages(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
+        if (fw := self._framework(call, p)) is not None:
+            return self._framework_describe(p, *fw)
         repo = self._repo(call, p)
         tags = self._tags_by_digest(repo)
         given = p.get("imageIds") or []
@@ -653,6 +855,8 @@ class ECRService:
         return out
 
     def BatchGetImage(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
+        if (fw := self._framework(call, p)) is not None:
+            return self._framework_images(p, *fw)
         repo = self._repo(call, p)
         images: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
@@ -679,7 +883,8 @@ class ECRService:
         return {"images": images, "failures": failures}
 
     def BatchCheckLayerAvailability(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        repo = self._repo(call, p)
+        fw = self._framework(call, p)
+        repo = self._repo(call, p) if fw is None else None
         layers: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
         for digest in p["layerDigests"]:
@@ -687,6 +892,20 @@ class ECRService:
                 failures.append({"layerDigest": digest, "failureCode": "InvalidLayerDigest",
                                  "failureReason": "Invalid layer digest"})
                 continue
+            if fw is not None:
+                image = framework_image(fw[1])
+                blob = image.blobs().get(str(digest))
+                if blob is None:
+                    failures.append({"layerDigest": digest, "failureCode":
+                                     "MissingLayerDigest", "failureReason":
+                                     "Could not find layer"})
+                else:
+                    layers.append({"layerDigest": digest, "layerAvailability": "AVAILABLE",
+                                   "layerSize": len(blob), "mediaType":
+                                   DOCKER_LAYER if digest == image.layer_digest
+                                   else DOCKER_CONFIG})
+                continue
+            assert repo is not None
             row = self.db.one("SELECT * FROM ecr_layers WHERE account=? AND region=? AND "
                               "repository=? AND digest=?", (*self._key(repo), digest))
             if row is None:
@@ -703,8 +922,13 @@ class ECRService:
     def GetDownloadUrlForLayer(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         """A path on the endpoint (real ECR answers a pre-signed S3 URL). Only layers that an
         image references have one (API reference, GetDownloadUrlForLayer)."""
-        repo = self._repo(call, p)
         digest = str(p["layerDigest"])
+        if (fw := self._framework(call, p)) is not None:
+            sha = self._framework_blob(fw[1], digest)
+            if sha is None:
+                raise layers_not_found([digest], fw[1], fw[0])
+            return {"downloadUrl": LAYER_URL + sha, "layerDigest": digest}
+        repo = self._repo(call, p)
         row = self._referenced_layer(repo, digest)
         if row is None:
             raise layers_not_found([digest], repo["name"], repo["account"])
@@ -721,6 +945,11 @@ class ECRService:
     def layer_path(self, registry: str, region: str, repository: str, digest: str) -> Path:
         """Where the body of an image's layer is stored (for the runtime, which pulls
         images as the execution role: authorize GetDownloadUrlForLayer first)."""
+        if framework_repository(registry, region, repository):
+            sha = self._framework_blob(repository, digest)
+            if sha is None:
+                raise layers_not_found([digest], repository, registry)
+            return self.blobs.path(sha)
         row = self.db.one("SELECT blob FROM ecr_layers WHERE account=? AND region=? AND "
                           "repository=? AND digest=?", (registry, region, repository, digest))
         if row is None:
