@@ -58,7 +58,7 @@ def main() -> int:
             sh(PY, "-m", "pytest", *rest)
         elif what == "bench":
             setup("[dev]")
-            for script in sorted((ROOT / "bench").glob("*.py")):
+            for script in sorted((ROOT / "bench").glob("[!_]*.py")):
                 sh(PY, script, *rest)
         else:
             print(__doc__)

@@ -25,14 +25,11 @@ import multiprocessing as mp
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,29 +39,10 @@ SMALL = 4 * KiB
 MEDIUM = 64 * MiB
 MEDIUM_REPEATS = 3
 GET_KEYS = 64  # distinct 4 KiB objects the GET loop cycles through
+from _common import free_port, wait  # noqa: E402
+
 BUCKET = "bench-data"
 SAMPLE_S = 0.05
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except urllib.error.HTTPError:
-            return  # answering at all is enough
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited ({proc.returncode})") from None
-            time.sleep(0.2)
-    raise RuntimeError(f"no answer from {url}")
 
 
 def s3_client(url: str, key: str, secret: str) -> Any:

@@ -17,38 +17,17 @@ import multiprocessing as mp
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from _common import free_port, wait
+
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
     "Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except urllib.error.HTTPError:
-            return  # answering at all is enough
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited ({proc.returncode})") from None
-            time.sleep(0.2)
-    raise RuntimeError(f"no answer from {url}")
 
 
 def client_loop(args: tuple[str, str, str, str, float]) -> int:

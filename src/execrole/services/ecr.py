@@ -63,7 +63,7 @@ from ..catalog.framework_images import framework_repository
 from ..policy import Policy, PolicyError, PolicyType, parse_policy
 from ..policy.parse import NO_SIZE_LIMIT
 from ..store import Database
-from ..store.blobs import BlobNotFoundError, BlobStore
+from ..store.blobs import BlobNotFoundError, BlobStore, release_unreferenced
 from .authz import AccessControl
 from .base import AWSError, Call
 
@@ -1160,24 +1160,10 @@ class ECRService:
     # --- blob reclamation ------------------------------------------------------------------------
 
     def _release(self, dropped: Iterable[tuple[str, float]]) -> None:
-        """Delete blobs that lost their last reference. ``since`` is when the dropped
-        reference was recorded: a blob whose mtime is newer was stored again since, so a
-        writer may be about to record it, and it stays for ``collect_garbage``."""
-        latest: dict[str, float] = {}
-        for sha, since in dropped:
-            latest[sha] = max(since, latest.get(sha, since))
-        for sha, since in latest.items():
-            with self.db.transaction() as conn:
-                if conn.execute("SELECT 1 FROM ecr_layers WHERE blob=? UNION ALL "
-                                "SELECT 1 FROM ecr_upload_parts WHERE blob=? LIMIT 1",
-                                (sha, sha)).fetchone():
-                    continue
-                try:
-                    mtime = self.blobs.path(sha).stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if mtime <= since:
-                    self.blobs.delete(sha)
+        """Delete the layers that lost their last reference (store/blobs.py)."""
+        release_unreferenced(self.blobs, self.db, dropped,
+                             "SELECT 1 FROM ecr_layers WHERE blob=? UNION ALL "
+                             "SELECT 1 FROM ecr_upload_parts WHERE blob=? LIMIT 1")
 
     def referenced_blobs(self) -> set[str]:
         rows = self.db.query("SELECT blob FROM ecr_layers UNION SELECT blob FROM "

@@ -42,11 +42,11 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -526,3 +526,26 @@ class BlobStore:
                     sha = shard.name + entry.name
                     if _SHA256_HEX.fullmatch(sha):
                         yield sha
+
+
+def release_unreferenced(blobs: BlobStore, db: Any, dropped: Iterable[tuple[str, float]],
+                         referenced_sql: str) -> None:
+    """Delete blobs that lost their last reference. `dropped` pairs a blob with when its
+    reference was dropped; a blob whose mtime is newer was stored again since (the store
+    refreshes the mtime of deduplicated content), so a writer may be about to record it: it
+    stays for a later garbage collection. `referenced_sql` selects a row while any table
+    still refers to the blob (it takes the sha256 for each "?" it has)."""
+    latest: dict[str, float] = {}
+    for sha, since in dropped:
+        latest[sha] = max(since, latest.get(sha, since))
+    placeholders = referenced_sql.count("?")
+    for sha, since in latest.items():
+        with db.transaction() as conn:
+            if conn.execute(referenced_sql, (sha,) * placeholders).fetchone():
+                continue
+            try:
+                mtime = blobs.path(sha).stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if mtime < since:
+                blobs.delete(sha)

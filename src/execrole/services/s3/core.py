@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ...catalog.actions import action_detail
 from ...policy import PolicyError
 from ...store import Database
-from ...store.blobs import Blob, BlobStore
+from ...store.blobs import Blob, BlobStore, release_unreferenced
 from ..base import Call
 from .bucket_policy import ARN_PREFIX, stored_policy
 from .common import (
@@ -277,25 +277,10 @@ class S3Core:
     # --- blob reclamation ------------------------------------------------------------------
 
     def _release(self, dropped: Iterable[tuple[str, float]]) -> None:
-        """Delete blobs that lost their last reference. ``since`` is when the dropped
-        reference was recorded: a blob whose mtime is newer was stored again since (the
-        store refreshes the mtime of deduplicated content), so a writer may be about to record
-        it, and it stays for ``collect_garbage``."""
-        latest: dict[str, float] = {}
-        for sha, since in dropped:
-            latest[sha] = max(since, latest.get(sha, since))
-        for sha, since in latest.items():
-            with self.db.transaction() as conn:
-                if conn.execute("SELECT 1 FROM s3_objects WHERE blob=? UNION ALL "
-                                "SELECT 1 FROM s3_parts WHERE blob=? LIMIT 1",
-                                (sha, sha)).fetchone():
-                    continue
-                try:
-                    mtime = self.blobs.path(sha).stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if mtime < since:
-                    self.blobs.delete(sha)
+        """Delete the bodies that lost their last object or part (store/blobs.py)."""
+        release_unreferenced(self.blobs, self.db, dropped,
+                             "SELECT 1 FROM s3_objects WHERE blob=? UNION ALL "
+                             "SELECT 1 FROM s3_parts WHERE blob=? LIMIT 1")
 
     def referenced_blobs(self) -> set[str]:
         """Every blob an object or an upload's part refers to."""
