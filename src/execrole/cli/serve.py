@@ -19,9 +19,11 @@ from ..store import Database
 
 def register(commands: Any) -> None:
     s = commands.add_parser(
-        "serve", help="run the AWS-compatible endpoint (IAM, STS) on one local port",
-        description="Serve IAM and STS, with SigV4 authentication and IAM authorization on "
-        "every call, for unmodified boto3 / AWS CLI code. On first start of an empty data "
+        "serve", help="run the AWS-compatible endpoint (IAM, STS, S3, Logs, CloudWatch, KMS, "
+        "EC2, ECR) on one local port",
+        description="Serve IAM, STS, S3, CloudWatch Logs and metrics, KMS, EC2 and ECR, with "
+        "SigV4 authentication and IAM authorization on every call, for unmodified boto3 / "
+        "AWS CLI code. On first start of an empty data "
         "directory, creates the default account and its root access key, written to "
         "<data-dir>/credentials (profile 'execrole').",
         epilog="example: execrole serve --port 4599, then in another shell: "
