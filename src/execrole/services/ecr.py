@@ -550,6 +550,11 @@ class ECRService:
                 name = str(params.get("repositoryName") or "")
         return self._side(region, registry, name, context)
 
+    def repository_exists(self, registry: str, region: str, name: str) -> bool:
+        """For other providers (SageMaker's image check)."""
+        return framework_repository(registry, region, name) or \
+            self._repo_row(registry, region, name) is not None
+
     def _side(self, region: str, registry: str, name: str,
               context: dict[str, Any]) -> ResourceSide:
         from .registry import ResourceSide

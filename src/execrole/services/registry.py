@@ -17,6 +17,7 @@ from .iam import IAMService
 from .kms import KMSService
 from .logs import LogsService
 from .s3 import S3Service
+from .sagemaker import SageMakerService
 from .sts import STSService
 
 Factory = Callable[[Database, AccessControl], Any]
@@ -47,4 +48,5 @@ PROVIDERS: dict[str, Factory] = {
     "s3": lambda db, access: S3Service(db, BlobStore(db.path.parent / "blobs")),
     # Image layers have a blob directory of their own: S3 reclaims blobs it does not know.
     "ecr": lambda db, access: ECRService(db, BlobStore(db.path.parent / "ecr-layers"), access),
+    "sagemaker": lambda db, access: SageMakerService(db, access),
 }

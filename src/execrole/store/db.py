@@ -428,6 +428,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX ecr_tokens_expires ON ecr_tokens(expires)
     """,
+    # 7: SageMaker resources (models now; jobs next), one JSON document each
+    """
+    CREATE TABLE sagemaker_resources (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name_key TEXT NOT NULL,          -- the name, lower-cased as in the resource's ARN
+        arn TEXT NOT NULL,
+        created REAL NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (account, region, kind, name_key)
+    )
+    """,
 ]
 
 

@@ -70,6 +70,10 @@ class EndpointApp:
         self.access = AccessControl(db)
         self.providers: dict[str, Any] = {name: factory(db, self.access)
                                           for name, factory in PROVIDERS.items()}
+        for provider in self.providers.values():
+            attach = getattr(provider, "attach", None)
+            if attach is not None:
+                attach(self.providers)  # providers that consult others (SageMaker -> ECR)
         self.started = time.time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
