@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import config
+from ..clients import endpoint_client
+from .common import connection_args
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -183,27 +185,8 @@ def build_process_image(directory: Path, entrypoint: list[str], *, workdir: str 
 
 def ecr_client(region: str | None, endpoint: str | None, profile: str | None, use_aws: bool,
                data_dir: Path | None) -> Any:
-    """An ECR client: boto3's own configuration with --aws / --profile (which honours
-    AWS_ENDPOINT_URL and the AWS_* credentials), else the local endpoint with the root key
-    of the data directory (as `execrole role create`)."""
-    import boto3
-
-    if use_aws or profile:
-        session = boto3.Session(profile_name=profile, region_name=region)
-        return session.client("ecr", endpoint_url=endpoint)
-    import configparser
-
-    directory = Path(data_dir) if data_dir else config.default_data_dir()
-    creds = configparser.ConfigParser()
-    creds.read(config.credentials_path(directory))
-    if config.PROFILE not in creds:
-        raise RuntimeError(f"no execrole credentials in {directory} (run `execrole serve` "
-                           "first, or pass --aws / --profile)")
-    return boto3.client("ecr", endpoint_url=endpoint or
-                        f"http://127.0.0.1:{config.DEFAULT_PORT}",
-                        region_name=region or config.DEFAULT_REGION,
-                        aws_access_key_id=creds[config.PROFILE]["aws_access_key_id"],
-                        aws_secret_access_key=creds[config.PROFILE]["aws_secret_access_key"])
+    return endpoint_client("ecr", region=region, endpoint=endpoint, profile=profile,
+                           use_aws=use_aws, data_dir=data_dir)
 
 
 def _code(error: Exception) -> str:
@@ -282,7 +265,7 @@ def register(commands: Any) -> None:
                    "(default /, where DIR's files are)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="environment of the entrypoint (repeatable)")
-    _connection_args(p)
+    connection_args(p)
     p.set_defaults(handler=cmd_push)
 
     ls = sub.add_parser(
@@ -295,19 +278,9 @@ def register(commands: Any) -> None:
     ls.add_argument("--region", default=None, help="Region (default: the URI's, else "
                     f"{config.DEFAULT_REGION} or boto3's with --aws)")
     ls.add_argument("--json", action="store_true", help="one JSON object per image")
-    _connection_args(ls)
+    connection_args(ls)
     ls.set_defaults(handler=cmd_ls)
     i.set_defaults(handler=lambda _args: (i.print_help(), 2)[1])
-
-
-def _connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoint", help="endpoint URL (default: the local endpoint, "
-                        f"http://127.0.0.1:{config.DEFAULT_PORT}, with its root key)")
-    parser.add_argument("--profile", help="AWS profile")
-    parser.add_argument("--aws", action="store_true",
-                        help="use boto3's own configuration (AWS_* environment, config files) "
-                        "instead of the data directory's root key")
-    parser.add_argument("--data-dir", type=Path, default=None)
 
 
 def _fail(error: Exception) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import config
 from ..catalog import sagemaker
+from .common import connection_args
 
 FORMATS = ["json", "terraform", "cloudformation", "cdk-json"]
 
@@ -82,13 +83,7 @@ def register(commands: Any) -> None:
     rc.add_argument("--from-plan", type=Path, help="use a plan's trust and role policies "
                     "(execrole plan ... > plan.json) instead of the managed policy")
     rc.add_argument("--path", default="/")
-    rc.add_argument("--endpoint", help="endpoint URL (default: the local endpoint, "
-                    f"http://127.0.0.1:{config.DEFAULT_PORT}, with its root key)")
-    rc.add_argument("--profile", help="AWS profile (for a real account)")
-    rc.add_argument("--aws", action="store_true",
-                    help="use boto3's own configuration (a real account) instead of the local "
-                    "endpoint")
-    rc.add_argument("--data-dir", type=Path, default=None)
+    connection_args(rc)
     rc.set_defaults(handler=cmd_role_create)
     r.set_defaults(handler=lambda _args: (r.print_help(), 2)[1])
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import config
+from ..clients import endpoint_client
 
 SEED_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
     "Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -32,33 +32,14 @@ def extra_s3_policy(buckets: list[str]) -> dict[str, Any]:
          "Resource": [f"arn:aws:s3:::{b}" for b in buckets]}]}
 
 
-def _iam_client(endpoint: str | None, profile: str | None, use_aws: bool,
-                data_dir: Path | None) -> Any:
-    import boto3
-
-    if use_aws or profile:
-        return boto3.Session(profile_name=profile).client("iam", endpoint_url=endpoint)
-    import configparser
-
-    directory = Path(data_dir) if data_dir else config.default_data_dir()
-    creds = configparser.ConfigParser()
-    creds.read(config.credentials_path(directory))
-    if config.PROFILE not in creds:
-        raise RuntimeError(f"no execrole credentials in {directory} (run `execrole serve` "
-                           "first, or pass --aws / --profile for a real account)")
-    return boto3.client("iam", endpoint_url=endpoint or
-                        f"http://127.0.0.1:{config.DEFAULT_PORT}", region_name="us-east-1",
-                        aws_access_key_id=creds[config.PROFILE]["aws_access_key_id"],
-                        aws_secret_access_key=creds[config.PROFILE]["aws_secret_access_key"])
-
-
 def create_role(name: str, *, managed: list[str] | None = None, buckets: list[str] | None = None,
                 plan_path: Path | None = None, path: str = "/", endpoint: str | None = None,
                 profile: str | None = None, use_aws: bool = False,
                 data_dir: Path | None = None) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    iam = _iam_client(endpoint, profile, use_aws, data_dir)
+    iam = endpoint_client("iam", region="us-east-1", endpoint=endpoint, profile=profile,
+                          use_aws=use_aws, data_dir=data_dir)
     trust: dict[str, Any] = SEED_TRUST
     inline: dict[str, dict[str, Any]] = {}
     attach = managed

@@ -45,7 +45,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import zlib
 from typing import Protocol
 
@@ -69,6 +68,7 @@ from execrole.wire.sigv4 import (
     _read_trailers,
     _signature_mismatch,
     _utf8,
+    parse_chunk_header,
 )
 
 __all__ = ["MAX_HEADER", "MAX_TRAILER", "MODES", "ChunkedDecoder"]
@@ -85,7 +85,6 @@ MODES: dict[str, tuple[bool, bool]] = {
     STREAMING_UNSIGNED_TRAILER: (False, True),
 }
 
-_CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 _CHUNK_STRING = "AWS4-HMAC-SHA256-PAYLOAD"
 
 # States of the decoder.
@@ -312,18 +311,7 @@ class ChunkedDecoder:
 
     def _start_chunk(self, header: bytes) -> None:
         # The same reading, in the same order, as sigv4.decode_aws_chunked_with_trailers.
-        size_text, _, extension = header.partition(b";")
-        if not _CHUNK_SIZE.fullmatch(size_text):
-            raise _incomplete()
-        size = int(size_text, 16)
-        provided: str | None = None
-        if extension:
-            name, equals, value = extension.partition(b"=")
-            if name.strip() != b"chunk-signature" or not equals:
-                raise _incomplete()
-            provided = value.strip().decode("latin-1")
-        if self._signed and provided is None:
-            raise _incomplete()
+        size, provided = parse_chunk_header(header, self._signed)
         self._index += 1
         if size > 0 and self._last_size is not None and self._last_size < MIN_CHUNK:
             raise AuthError(

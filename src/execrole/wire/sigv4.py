@@ -1316,6 +1316,23 @@ def _signature_mismatch(to_sign: str, provided: str) -> AuthError:
     )
 
 
+def parse_chunk_header(header: bytes, signed: bool) -> tuple[int, str | None]:
+    """One aws-chunked "<hex size>[;chunk-signature=<sig>]" line: (size, signature).
+    IncompleteBody when it is malformed or a signed stream's chunk carries no signature."""
+    size_text, _, extension = header.partition(b";")
+    if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size_text):
+        raise _incomplete()
+    provided: str | None = None
+    if extension:
+        name, equals, value = extension.partition(b"=")
+        if name.strip() != b"chunk-signature" or not equals:
+            raise _incomplete()
+        provided = value.strip().decode("latin-1")
+    if signed and provided is None:
+        raise _incomplete()
+    return int(size_text, 16), provided
+
+
 def decode_aws_chunked(
     body: bytes,
     seed_signature: str,
@@ -1367,20 +1384,8 @@ def decode_aws_chunked_with_trailers(
         if end < 0 or end - pos > MAX_CHUNK_HEADER:
             # A chunk header is short; the streaming decoder bounds it at the same length.
             raise _incomplete()
-        header = body[pos:end]
+        size, provided = parse_chunk_header(body[pos:end], verify_signatures)
         pos = end + 2
-        size_text, _, extension = header.partition(b";")
-        if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size_text):
-            raise _incomplete()
-        size = int(size_text, 16)
-        provided: str | None = None
-        if extension:
-            name, equals, value = extension.partition(b"=")
-            if name.strip() != b"chunk-signature" or not equals:
-                raise _incomplete()
-            provided = value.strip().decode("latin-1")
-        if verify_signatures and provided is None:
-            raise _incomplete()
         index += 1
         if size > 0 and last_size is not None and last_size < MIN_CHUNK:
             raise AuthError(
