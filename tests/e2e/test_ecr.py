@@ -28,6 +28,8 @@ import json
 import subprocess
 import sys
 import tarfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -185,7 +187,7 @@ def test_get_authorization_token(ecr: Any) -> None:
     assert timedelta(hours=11, minutes=59) < left <= timedelta(hours=12, seconds=1)
 
 
-def test_pushed_process_image(ecr: Any, pushed: dict[str, str]) -> None:
+def test_pushed_process_image(server: Server, ecr: Any, pushed: dict[str, str]) -> None:
     """The CLI's push is ECR's: the image lists, describes and pulls with the digest of its
     manifest; its config holds the entrypoint; its blobs are available and downloadable."""
     assert ecr.list_images(repositoryName="train")["imageIds"] == [
@@ -219,7 +221,15 @@ def test_pushed_process_image(ecr: Any, pushed: dict[str, str]) -> None:
                                    "failureCode": "MissingLayerDigest",
                                    "failureReason": "Could not find layer"}]
     url = ecr.get_download_url_for_layer(repositoryName="train", layerDigest=pushed["layer"])
-    assert url["downloadUrl"] == "/_execrole/ecr/layers/" + pushed["layer"].split(":")[1]
+    # A signed, expiring path on the endpoint (real ECR answers a pre-signed S3 URL); the
+    # body is the layer, and a tampered signature is refused like a bad pre-signed URL.
+    assert url["downloadUrl"].startswith("/_execrole/ecr/layers/"
+                                         + pushed["layer"].split(":")[1] + "?X-Expires=")
+    with urllib.request.urlopen(server.url + url["downloadUrl"], timeout=10) as r:
+        assert "sha256:" + hashlib.sha256(r.read()).hexdigest() == pushed["layer"]
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(server.url + url["downloadUrl"][:-4] + "0000", timeout=10)
+    assert denied.value.code == 403
     # The last pull is recorded.
     assert "lastRecordedPullTime" in ecr.describe_images(
         repositoryName="train")["imageDetails"][0]

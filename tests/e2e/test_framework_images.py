@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import tarfile
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,6 @@ from botocore.exceptions import ClientError
 from conftest import Server
 
 from execrole.catalog.framework_images import framework_image_uri, framework_repository
-from execrole.store.blobs import BlobStore
 
 ACCOUNT = "111122223333"
 SKLEARN = "683313688378"
@@ -88,17 +88,16 @@ def test_role_pulls_the_builtin_image(server: Server, puller: Any) -> None:
         registryId=SKLEARN, repositoryName=REPO,
         layerDigests=[manifest["config"]["digest"], layer["digest"]])
     assert [x["layerAvailability"] for x in avail["layers"]] == ["AVAILABLE", "AVAILABLE"]
-    blobs = BlobStore(server.data_dir / "ecr-layers")
     url = puller.get_download_url_for_layer(registryId=SKLEARN, repositoryName=REPO,
                                             layerDigest=manifest["config"]["digest"])
-    config = json.loads(blobs.path(url["downloadUrl"].rpartition("/")[2]).read_bytes())
+    config = json.loads(_fetch(server, url["downloadUrl"]))
     assert config["config"]["Entrypoint"] == ["python", "-m", "execrole.runtime.script_mode"]
     assert config["config"]["WorkingDir"] == "/opt/ml/code"
     assert config["config"]["Env"] == [f"SAGEMAKER_FRAMEWORK={REPO}"]
     # The layer: a deterministic tar.gz of an empty directory, addressed by its content.
     url = puller.get_download_url_for_layer(registryId=SKLEARN, repositoryName=REPO,
                                             layerDigest=layer["digest"])
-    body = blobs.path(url["downloadUrl"].rpartition("/")[2]).read_bytes()
+    body = _fetch(server, url["downloadUrl"])
     assert "sha256:" + hashlib.sha256(body).hexdigest() == layer["digest"]
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(body))) as tar:
         assert tar.getnames() == []
@@ -148,3 +147,9 @@ def test_writes_are_refused(server: Server, puller: Any) -> None:
     assert err["Code"] == "AccessDeniedException"
     err = error_of(lambda: ecr.initiate_layer_upload(registryId=SKLEARN, repositoryName=REPO))
     assert err["Code"] == "AccessDeniedException"
+
+
+def _fetch(server: Server, url: str) -> bytes:
+    """A layer URL GetDownloadUrlForLayer gave (a signed path on the endpoint)."""
+    with urllib.request.urlopen(server.url + url, timeout=10) as r:
+        return bytes(r.read())

@@ -172,8 +172,12 @@ class AccessControl:
 
     def decide(self, call: Call, action: str, resource: str, context: Mapping[str, Any],
                *, resource_policy: Policy | None = None, resource_account: str | None = None,
-               source: str = "api") -> Decision:
+               source: str | None = None) -> Decision:
         caller = call.caller
+        if source is None:
+            # A session SageMaker opened for a job is logged under the job's ARN, whether
+            # the runtime or the job's own code makes the call.
+            source = str((caller.session or {}).get("source_arn") or "api")
         ctx = global_context(call, self.principal_tags(caller))
         ctx.update(context)
         request = Request(caller.arn, action, resource, resource_account, ctx,

@@ -45,6 +45,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import hmac
 import io
 import json
 import re
@@ -89,6 +90,7 @@ DEFAULT_PAGE = 100  # maxResults when absent (DescribeRepositories, ListImages, 
 MAX_TAGS = 50
 MUTABILITY = ("MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 LAYER_URL = "/_execrole/ecr/layers/"
+LAYER_URL_SECONDS = 3600  # like the pre-signed S3 URL real ECR answers, it expires
 
 # Repository names (API reference, CreateRepository repositoryName; the pattern ECR quotes).
 NAME_PATTERN = "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
@@ -401,6 +403,38 @@ class ECRService:
         self.db = db
         self.blobs = blobs
         self.access = access
+        self._url_key = secrets.token_bytes(32)  # signs layer URLs for this server's life
+
+    def _layer_url(self, sha: str) -> str:
+        expires = int(time.time()) + LAYER_URL_SECONDS
+        signature = hmac.new(self._url_key, f"{sha}:{expires}".encode(),
+                             hashlib.sha256).hexdigest()
+        return f"{LAYER_URL}{sha}?X-Expires={expires}&X-Signature={signature}"
+
+    def layer_download(self, path: str, query: Mapping[str, str]
+                       ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """GET of a URL GetDownloadUrlForLayer gave: the layer's body while the signature
+        holds (S3's AccessDenied text for a bad or expired one, as a pre-signed URL gets)."""
+        sha = path[len(LAYER_URL):]
+        try:
+            expires = int(query.get("X-Expires", ""))
+        except ValueError:
+            expires = 0
+        expected = hmac.new(self._url_key, f"{sha}:{expires}".encode(),
+                            hashlib.sha256).hexdigest()
+        if expires < time.time() or not hmac.compare_digest(
+                expected, query.get("X-Signature", "")):
+            return 403, [("Content-Type", "application/xml")], (
+                b"<Error><Code>AccessDenied</Code><Message>Request has expired or the "
+                b"signature does not match</Message></Error>")
+        try:
+            with self.blobs.open(sha) as f:
+                body = f.read()
+        except (BlobNotFoundError, ValueError):
+            return 404, [("Content-Type", "application/xml")], (
+                b"<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
+                b"</Message></Error>")
+        return 200, [("Content-Type", "application/octet-stream")], body
 
     # --- finding repositories ---------------------------------------------------------------
 
@@ -932,12 +966,12 @@ class ECRService:
             sha = self._framework_blob(fw[1], digest)
             if sha is None:
                 raise layers_not_found([digest], fw[1], fw[0])
-            return {"downloadUrl": LAYER_URL + sha, "layerDigest": digest}
+            return {"downloadUrl": self._layer_url(sha), "layerDigest": digest}
         repo = self._repo(call, p)
         row = self._referenced_layer(repo, digest)
         if row is None:
             raise layers_not_found([digest], repo["name"], repo["account"])
-        return {"downloadUrl": LAYER_URL + row["blob"], "layerDigest": digest}
+        return {"downloadUrl": self._layer_url(row["blob"]), "layerDigest": digest}
 
     def _referenced_layer(self, repo: Row, digest: str) -> Row | None:
         key = self._key(repo)

@@ -16,14 +16,17 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from .. import __version__
 from ..catalog.operations import Authorization, resolve, resolve_s3
+from ..runtime.supervisor import Supervisor
 from ..services.authz import AccessControl
 from ..services.base import AWSError, Call, Caller
 from ..services.credentials import lookup, touch_key
+from ..services.ecr import LAYER_URL
 from ..services.registry import PROVIDERS
 from ..store import Database
 from . import protocols, sigv4
@@ -75,6 +78,16 @@ class EndpointApp:
             if attach is not None:
                 attach(self.providers)  # providers that consult others (SageMaker -> ECR)
         self.started = time.time()
+        self.jobs: Supervisor | None = None
+
+    def run_jobs(self, endpoint: str, jobs_dir: Path, limit: int) -> Supervisor:
+        """Run SageMaker jobs as local processes that call back at `endpoint` (execrole
+        serve sets this up; without it, jobs are accepted and stay queued)."""
+        sagemaker = self.providers["sagemaker"]
+        self.jobs = Supervisor(self.db, jobs_dir, endpoint=endpoint, limit=limit,
+                               apply=sagemaker.runtime_apply)
+        sagemaker.runtime = self.jobs
+        return self.jobs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -117,8 +130,12 @@ class EndpointApp:
                     # Bodies of uploads that never reached the provider (denied,
                     # interrupted) are reclaimed once they are an hour old.
                     s3.collect_garbage(min_age_s=3600)
+                if self.jobs is not None:
+                    self.jobs.recover(self.providers["sagemaker"].running_jobs())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.jobs is not None:
+                    self.jobs.shutdown()
                 self.db.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -136,6 +153,11 @@ class EndpointApp:
                                "uptime_s": round(time.time() - self.started, 1),
                                "schema": self.db.schema_version}).encode()
             return 200, [("Content-Type", "application/json")], body
+        if req.method == "GET" and req.path.startswith(LAYER_URL) and "ecr" in self.providers:
+            layer_query = {k: v[-1] for k, v in parse_qs(req.raw_query).items()}
+            answer: tuple[int, list[tuple[str, str]], bytes] = \
+                self.providers["ecr"].layer_download(req.path, layer_query)
+            return answer
         service = "?"
         operation = "?"
         principal = "anonymous"

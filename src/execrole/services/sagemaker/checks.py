@@ -86,21 +86,27 @@ class RoleChecks:
         role = self._role(role_arn)
         if role is None:
             raise could_not_assume(role_arn)
+        service = Call(Caller(SAGEMAKER, ""), call.region, call.request_id, call.source_ip,
+                       True, call.user_agent, call.time)
+        if not self.trust_allows(service, role, call, resource_arn):
+            raise could_not_assume(role_arn)
+        return role
+
+    def trust_allows(self, service: Call, role: dict[str, Any], call: Call,
+                     resource_arn: str) -> bool:
+        """Whether the role's trust policy lets SageMaker assume it for this resource (with
+        the confused-deputy keys of the account and resource it acts for)."""
         try:
             trust = parse_policy(role["AssumeRolePolicyDocument"], PolicyType.TRUST,
                                  name=f"{role['RoleName']} trust policy", managed=False)
         except PolicyError:
-            raise could_not_assume(role_arn) from None
-        service = Call(Caller(SAGEMAKER, ""), call.region, call.request_id, call.source_ip,
-                       True, call.user_agent, call.time)
+            return False
         context = {"aws:SourceAccount": call.caller.account, "aws:SourceArn": resource_arn}
-        decision = self.access.decide(service, "sts:AssumeRole", role_arn, context,
+        decision = self.access.decide(service, "sts:AssumeRole", role["Arn"], context,
                                       resource_policy=trust,
-                                      resource_account=role_arn.split(":")[4],
+                                      resource_account=role["Arn"].split(":")[4],
                                       source=resource_arn)
-        if not decision.allowed:
-            raise could_not_assume(role_arn)
-        return role
+        return decision.allowed
 
     def _pull(self, call: Call, role: dict[str, Any], image: str, resource_arn: str) -> None:
         m = _IMAGE.match(image)

@@ -1,0 +1,143 @@
+"""What the job kinds share in the control plane: the job's role session (SageMaker assumes
+the role when the job starts), the runtime's events applied to the stored document, and the
+runtime record kept beside it (never shown by Describe).
+
+Each kind's document fields are data (JOB_FIELDS): the status field, its end-time field,
+whether it has secondary statuses.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ...runtime.supervisor import RUNNING, StartFailure
+from ..base import Call, Caller
+from ..credentials import create_session
+from .checks import SAGEMAKER
+from .resources import Resources
+from .service import Base
+
+
+@dataclass(frozen=True)
+class JobFields:
+    status: str
+    start: str
+    end: str
+    secondary: bool
+    billable: bool
+
+
+JOB_FIELDS = {
+    "training-job": JobFields("TrainingJobStatus", "TrainingStartTime", "TrainingEndTime",
+                              True, True),
+    "processing-job": JobFields("ProcessingJobStatus", "ProcessingStartTime",
+                                "ProcessingEndTime", False, False),
+}
+SESSION_NAME = "SageMaker"
+PRIVATE = "_runtime"
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+class Jobs(Base):
+    """Mixed into the provider: runtime events and role sessions for every job kind."""
+
+    def runtime_apply(self, kind: str, arn: str, event: dict[str, Any]) -> None:
+        fields = JOB_FIELDS[kind]
+        now = time.time()
+
+        def change(doc: dict[str, Any]) -> None:
+            runtime = doc.setdefault(PRIVATE, {})
+            name = event.get("event")
+            if name in ("agent", "process"):
+                runtime.update({k: v for k, v in event.items() if k != "event"})
+                return
+            if name == "status":
+                doc.update(event.get("set") or {})
+                if fields.secondary and event.get("secondary"):
+                    transition(doc, event["secondary"][0], event["secondary"][1], now)
+            elif name == "stopped_before_start":
+                doc[fields.status] = "Stopped"
+                if fields.secondary:
+                    transition(doc, "Stopped", "Training job stopped", now)
+                doc[fields.end] = now
+                runtime["state"] = "done"
+            elif name == "finished":
+                if event.get("if_running") and doc.get(fields.status) not in RUNNING:
+                    return
+                doc.update(event.get("set") or {})
+                status = str(event["status"])
+                doc[fields.status] = status
+                if event.get("reason"):
+                    doc["FailureReason"] = event["reason"]
+                if fields.secondary:
+                    secondary = event.get("secondary") or [
+                        status, event.get("reason") or status]
+                    transition(doc, secondary[0], secondary[1], now, final=True)
+                doc.setdefault(fields.end, now)
+                if fields.billable and doc.get(fields.start):
+                    seconds = max(1, math.ceil(doc[fields.end] - doc[fields.start]))
+                    doc["TrainingTimeInSeconds"] = seconds
+                    doc["BillableTimeInSeconds"] = seconds
+                runtime["state"] = "done"
+            doc["LastModifiedTime"] = now
+
+        Resources(self.db, kind).update(arn, change)
+
+    def role_session(self, call: Call, role_arn: str, source_arn: str, duration: int
+                     ) -> dict[str, Any]:
+        """Credentials of the role session SageMaker opens for a job, after the trust policy
+        lets it (checked again when the job starts: the role may have changed since)."""
+        service = Call(Caller(SAGEMAKER, ""), call.region, call.request_id, call.source_ip,
+                       True, call.user_agent)
+        role = self.checks._role(role_arn)
+        trust_ok = role is not None and self.checks.trust_allows(service, role, call,
+                                                                 source_arn)
+        if not trust_ok or role is None:
+            raise StartFailure(f"ClientError: SageMaker was unable to assume the role "
+                               f"'{role_arn}'")
+        account = role_arn.split(":")[4]
+        data = {"kind": "assumed-role",
+                "arn": f"arn:aws:sts::{account}:assumed-role/{role['RoleName']}/{SESSION_NAME}",
+                "role_name": role["RoleName"], "role_arn": role["Arn"],
+                "role_id": role["RoleId"], "session_name": SESSION_NAME,
+                "session_policies": None, "tags": {}, "transitive": [],
+                "source_identity": None, "issued": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                 time.gmtime()),
+                "user_id": f"{role['RoleId']}:{SESSION_NAME}", "chained": False,
+                "source_arn": source_arn}
+        creds = create_session(self.db, account, data, duration)
+        return {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+
+    def running_jobs(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Jobs the store says are queued or running: (kind, arn, runtime record)."""
+        out = []
+        for kind, fields in JOB_FIELDS.items():
+            for doc in Resources(self.db, kind).all():
+                if doc.get(fields.status) in RUNNING:
+                    arn = doc.get(f"{_arn_key(kind)}")
+                    out.append((kind, str(arn), dict(doc.get(PRIVATE) or {})))
+        return out
+
+
+def _arn_key(kind: str) -> str:
+    return {"training-job": "TrainingJobArn", "processing-job": "ProcessingJobArn"}[kind]
+
+
+def transition(doc: dict[str, Any], status: str, message: str, now: float,
+                final: bool = False) -> None:
+    transitions = doc.setdefault("SecondaryStatusTransitions", [])
+    if transitions and transitions[-1]["Status"] == status:
+        transitions[-1]["StatusMessage"] = message
+    else:
+        if transitions and "EndTime" not in transitions[-1]:
+            transitions[-1]["EndTime"] = now
+        transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
+    if final:
+        transitions[-1].setdefault("EndTime", now)
+    doc["SecondaryStatus"] = status
