@@ -170,7 +170,10 @@ def test_full_access_bucket_name_rule() -> None:
                       ("s3:PutObject", "arn:aws:s3:::corp-datasets/output/*")}
     assert denied.sagemaker_error == (
         "ClientError: Data download failed:Unable to download object "
-        "s3://corp-datasets/churn/train/* (AccessDenied: Access Denied)")
+        "s3://corp-datasets/churn/train/* (AccessDenied: User: arn:aws:sts::111122223333:"
+        "assumed-role/AmazonSageMaker-ExecutionRole-20201200T100000/SageMaker is not "
+        "authorized to perform: s3:GetObject on resource: arn:aws:s3:::corp-datasets/churn/"
+        "train/* because no identity-based policy allows the s3:GetObject action)")
 
 
 def test_seed_extra_s3_policy_fixes_it() -> None:

@@ -115,9 +115,11 @@ def test_check_names_the_missing_permission(server: Server, roles: dict[str, str
               if r["decision"] != "allow" and r["decision"] != "not_checked"}
     assert denied == {("s3:GetObject", "arn:aws:s3:::corp-data/train/*"),
                       ("s3:PutObject", "arn:aws:s3:::corp-data/models/*")}
-    assert report["sagemaker_error"] == ("ClientError: Data download failed:Unable to download "
-                                         "object s3://corp-data/train/* (AccessDenied: Access "
-                                         "Denied)")
+    assert report["sagemaker_error"] == (
+        "ClientError: Data download failed:Unable to download object s3://corp-data/train/* "
+        "(AccessDenied: User: arn:aws:sts::111122223333:assumed-role/PlainRole/SageMaker is not "
+        "authorized to perform: s3:GetObject on resource: arn:aws:s3:::corp-data/train/* because "
+        "no identity-based policy allows the s3:GetObject action)")
 
 
 # --- moto's server: a second, independent AWS-API implementation ----------------------------

@@ -173,17 +173,19 @@ def sagemaker_error(api: str, role: Entity, rows: Sequence[Row]) -> str | None:
                 "ecr:GetDownloadUrlForLayer")
     row = failed[0]
     r = row.requirement
+    # S3 quotes the engine's denial for a same-account request, as the job's runtime does.
+    denial = f"(AccessDenied: {row.decision.message})" if row.decision else \
+        "(AccessDenied: Access Denied)"
     if r.action in ("s3:GetObject", "s3:ListBucket"):
         target = _s3_uri(r.resource)
         if r.action == "s3:ListBucket":
             prefix = r.context.get("s3:prefix", "")
-            return (f"ClientError: Data download failed:ListObjectsV2 failed for "
-                    f"{target}/{prefix} (AccessDenied: Access Denied)")
-        return (f"ClientError: Data download failed:Unable to download object {target} "
-                "(AccessDenied: Access Denied)")
+            return f"ClientError: Data download failed:ListObjectsV2 failed for " \
+                f"{target}/{prefix} {denial}"
+        return f"ClientError: Data download failed:Unable to download object {target} {denial}"
     if r.action == "s3:PutObject":
-        return (f"ClientError: Artifact upload failed:Unable to upload to "
-                f"{_s3_uri(r.resource)} (AccessDenied: Access Denied)")
+        return f"ClientError: Artifact upload failed:Unable to upload to {_s3_uri(r.resource)} " \
+            f"{denial}"
     if r.action.startswith("kms:"):
         return (f"ClientError: {r.action} on {r.resource} was denied to {role.arn}: "
                 f"{row.decision.message if row.decision else ''}")
