@@ -404,8 +404,9 @@ def single_slot(tmp_path: Path) -> Iterator[Server]:
 
 
 def test_queue_and_restart(single_slot: Server, tmp_path: Path) -> None:
-    """Jobs beyond the concurrency limit wait in Starting; a restart of the server fails the
-    running job with a reason and leaves no process of it behind."""
+    """Jobs beyond the concurrency limit wait in Starting; a crash of the server leaves no
+    process of the running job behind, and the next start fails it with a reason and runs
+    the job that was waiting."""
     server = single_slot
     env = {"account": server.client("sts").get_caller_identity()["Account"],  # type: ignore
            "images": {}, "key": ""}
@@ -440,12 +441,18 @@ def test_queue_and_restart(single_slot: Server, tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not _alive(pid), "the job's process outlived the server"
     server.start()
-    for name in ("q-1", "q-2"):
-        job = sm.describe_training_job(TrainingJobName=name)
-        assert job["TrainingJobStatus"] == "Failed"
-        assert job["FailureReason"] == (
-            "InternalServerError: We encountered an internal error. Please try again. "
-            "(execrole: the server stopped while the job was running)")
+    job = sm.describe_training_job(TrainingJobName="q-1")
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"] == (
+        "InternalServerError: We encountered an internal error. Please try again. "
+        "(execrole: the server stopped while the job was running)")
+    # The job that was waiting for a slot is queued again and runs.
+    deadline = time.time() + 30
+    while not any(line.startswith("pid=") for line in _lines_if_any(server, "q-2")):
+        assert time.time() < deadline, "the queued job did not run after the restart"
+        time.sleep(0.1)
+    sm.stop_training_job(TrainingJobName="q-2")
+    assert _wait(sm, "q-2")["TrainingJobStatus"] == "Stopped"
 
 
 def _alive(pid: int) -> bool:
@@ -455,3 +462,27 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_graceful_restart_mid_job(server: Server, env: dict[str, Any]) -> None:
+    """A server stopped in order (SIGTERM) kills the running job and fails it with the reason
+    before it exits; nothing of the job outlives it."""
+    name = "restarted"
+    role_arn = f"arn:aws:iam::{env['account']}:role/{name}-role"
+    request = _request(env, name, role_arn, image="sleeper")
+    _role(server, env, f"{name}-role", request)
+    sm: Any = server.client("sagemaker")
+    sm.create_training_job(**request)
+    deadline = time.time() + 30
+    pid = None
+    while pid is None:
+        assert time.time() < deadline
+        pid = next((int(line[4:]) for line in _lines_if_any(server, name)
+                    if line.startswith("pid=")), None)
+        time.sleep(0.1)
+    server.restart()
+    assert not _alive(pid)
+    job = sm.describe_training_job(TrainingJobName=name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("InternalServerError: We encountered an internal "
+                                           "error. Please try again.")

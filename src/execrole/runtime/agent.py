@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -53,7 +54,9 @@ def _watch_parent(ctx: JobContext, parent: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     global _OUT
     args = sys.argv[1:] if argv is None else argv
-    spec = json.loads(Path(args[0]).read_text())
+    spec_path = Path(args[0])
+    spec = json.loads(spec_path.read_text())
+    spec_path.unlink()  # it holds the role session's secret: read once, then gone
     # The job's own output never reaches the supervisor's pipe: only events do.
     _OUT = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
@@ -66,6 +69,25 @@ def main(argv: list[str] | None = None) -> int:
         emit({"event": "finished", "status": "Failed",
               "reason": f"InternalServerError: unknown job kind {kind}"})
         return 1
+    try:
+        return _run(ctx, kind)
+    finally:
+        _tidy(Path(spec["dir"]))
+
+
+def _tidy(job_dir: Path) -> None:
+    """What the job's instance held (the image, the data, the packed artifacts) goes with
+    it, as a SageMaker instance's volume does; agent.log stays. EXECROLE_KEEP_JOB_FILES=1
+    keeps everything, for a look inside."""
+    if os.environ.get("EXECROLE_KEEP_JOB_FILES") == "1":
+        return
+    for name in ("image", "opt"):
+        shutil.rmtree(job_dir / name, ignore_errors=True)
+    for packed in job_dir.glob("*.tar.gz"):
+        packed.unlink(missing_ok=True)
+
+
+def _run(ctx: JobContext, kind: str) -> int:
     try:
         result = importlib.import_module(STEPS[kind]).run(ctx)
     except JobFailure as e:

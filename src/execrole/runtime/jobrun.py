@@ -167,6 +167,8 @@ class JobContext:
                 self._signal(signal.SIGKILL)
             time.sleep(0.05)
         code = self.process.wait()
+        if stopped is None and self.stop_kind is not None:
+            stopped = self.stop_kind  # killed at once (shutdown) before the loop saw it
         reader.join(timeout=5)
         return ProcessResult(code, stopped, time.monotonic() - start)
 

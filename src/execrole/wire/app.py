@@ -131,7 +131,7 @@ class EndpointApp:
                     # interrupted) are reclaimed once they are an hour old.
                     s3.collect_garbage(min_age_s=3600)
                 if self.jobs is not None:
-                    self.jobs.recover(self.providers["sagemaker"].running_jobs())
+                    self.providers["sagemaker"].recover_jobs()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.jobs is not None:
@@ -158,6 +158,13 @@ class EndpointApp:
             answer: tuple[int, list[tuple[str, str]], bytes] = \
                 self.providers["ecr"].layer_download(req.path, layer_query)
             return answer
+        if req.method == "GET" and req.path.startswith("/_execrole/sagemaker/") \
+                and "sagemaker" in self.providers:
+            # A presigned notebook URL, redeemed (services/sagemaker/notebooks.py).
+            notebook_query = {k: v[-1] for k, v in parse_qs(req.raw_query).items()}
+            redeemed: tuple[int, list[tuple[str, str]], bytes] = \
+                self.providers["sagemaker"].http_get(req.path, notebook_query)
+            return redeemed
         service = "?"
         operation = "?"
         principal = "anonymous"

@@ -36,6 +36,10 @@ JOB_FIELDS = {
     "processing-job": JobFields("ProcessingJobStatus", "ProcessingStartTime",
                                 "ProcessingEndTime", False, False),
 }
+# Per kind: the document's ARN and name fields, and the mixin method that queues a job.
+ARN_KEY = {"training-job": "TrainingJobArn", "processing-job": "ProcessingJobArn"}
+NAME_KEY = {"training-job": "TrainingJobName", "processing-job": "ProcessingJobName"}
+SUBMIT = {"training-job": "_submit_training", "processing-job": "_submit_processing"}
 SESSION_NAME = "SageMaker"
 PRIVATE = "_runtime"
 
@@ -56,6 +60,7 @@ class Jobs(Base):
             name = event.get("event")
             if name in ("agent", "process"):
                 runtime.update({k: v for k, v in event.items() if k != "event"})
+                runtime["state"] = "running"
                 return
             if name == "status":
                 doc.update(event.get("set") or {})
@@ -114,19 +119,25 @@ class Jobs(Base):
         creds = create_session(self.db, account, data, duration)
         return {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
 
-    def running_jobs(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """Jobs the store says are queued or running: (kind, arn, runtime record)."""
-        out = []
+    def recover_jobs(self) -> None:
+        """After a start of the server: jobs that were waiting for a slot are queued again;
+        jobs that were running fail (their processes, if any survived, are killed)."""
+        runtime = self.runtime
+        if runtime is None:
+            return
         for kind, fields in JOB_FIELDS.items():
             for doc in Resources(self.db, kind).all():
-                if doc.get(fields.status) in RUNNING:
-                    arn = doc.get(f"{_arn_key(kind)}")
-                    out.append((kind, str(arn), dict(doc.get(PRIVATE) or {})))
-        return out
-
-
-def _arn_key(kind: str) -> str:
-    return {"training-job": "TrainingJobArn", "processing-job": "ProcessingJobArn"}[kind]
+                if doc.get(fields.status) not in RUNNING:
+                    continue
+                arn = str(doc[ARN_KEY[kind]])
+                record = dict(doc.get(PRIVATE) or {})
+                if record.get("state") == "queued" and doc[fields.status] == "InProgress":
+                    _, _, _, region, account, _ = arn.split(":", 5)
+                    call = Call(Caller(f"arn:aws:iam::{account}:root", account), region,
+                                "recovery")
+                    getattr(self, SUBMIT[kind])(call, arn, doc[NAME_KEY[kind]], public(doc))
+                else:
+                    runtime.recover([(kind, arn, record)])
 
 
 def transition(doc: dict[str, Any], status: str, message: str, now: float,

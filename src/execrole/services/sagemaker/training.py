@@ -84,10 +84,10 @@ class Training(Jobs):
         doc[PRIVATE] = {"state": "queued"}
         if not self.training_jobs.create(call, name, arn, doc):
             raise exists
-        self._submit(call, arn, name, p)
+        self._submit_training(call, arn, name, p)
         return {"TrainingJobArn": arn}
 
-    def _submit(self, call: Call, arn: str, name: str, p: dict[str, Any]) -> None:
+    def _submit_training(self, call: Call, arn: str, name: str, p: dict[str, Any]) -> None:
         runtime = self.runtime
         if runtime is None:
             return  # served in-process without a runtime (tests of the wire): stays queued
