@@ -225,6 +225,23 @@ def test_sse_kms_uses_the_callers_kms_permissions(server: Server, s3: Any) -> No
     assert "kms:Decrypt" in e.value.response["Error"]["Message"]
 
 
+def test_sse_kms_with_the_aws_managed_key(server: Server, s3: Any) -> None:
+    """SSE-KMS without a key ID uses the account's AWS managed key aws/s3, whose key policy
+    lets every principal of the account use it through S3: S3 permissions alone write and
+    read the object (KMS developer guide, "AWS managed keys"; the SageMaker SDK uploads its
+    source archives this way)."""
+    key = _user(server, "s3-managed-key", [{"Effect": "Allow", "Action": ["s3:PutObject",
+                                                                          "s3:GetObject"],
+                                            "Resource": "arn:aws:s3:::corp-datasets/*"}])
+    client: Any = server.client("s3", *key)
+    out = client.put_object(Bucket="corp-datasets", Key="managed.csv", Body=b"m",
+                            ServerSideEncryption="aws:kms")
+    assert out["ServerSideEncryption"] == "aws:kms"
+    assert out["SSEKMSKeyId"].startswith("arn:aws:kms:us-east-1:111122223333:key/")
+    got = client.get_object(Bucket="corp-datasets", Key="managed.csv")
+    assert got["Body"].read() == b"m" and got["SSEKMSKeyId"] == out["SSEKMSKeyId"]
+
+
 def test_delete_objects_reports_denied_keys(server: Server, s3: Any) -> None:
     """DeleteObjects deletes what the caller may delete and lists the rest in Errors with
     AccessDenied (S3 API reference, DeleteObjects: Errors)."""

@@ -254,6 +254,20 @@ def test_role_missing_one_permission_fails_with_sagemakers_reason(
     assert re.fullmatch(pattern, job["FailureReason"]), job["FailureReason"]
 
 
+def test_decision_log_names_the_denial_of_a_job(server: Server) -> None:
+    """`execrole log --job NAME` shows the decisions taken on the job's behalf; the denial
+    that failed `no-get` is there with the layer and AWS's message."""
+    out = subprocess.run([sys.executable, "-m", "execrole", "log", "--data-dir",
+                          str(server.data_dir), "--job", "no-get", "--decision", "deny",
+                          "--json"], check=True, capture_output=True, text=True).stdout
+    [entry] = [json.loads(line) for line in out.splitlines()]
+    assert entry["action"] == "s3:GetObject"
+    assert entry["principal"].endswith(":assumed-role/no-get-role/SageMaker")
+    assert entry["source"].endswith(":training-job/no-get")
+    assert "because no identity-based policy allows the s3:GetObject action" in \
+        entry["message"]
+
+
 def test_ecr_pull_denied_is_synchronous(server: Server, env: dict[str, Any]) -> None:
     """Without the ECR pull actions, CreateTrainingJob itself fails (SageMaker checks the
     image as the role before accepting the job)."""
@@ -336,9 +350,7 @@ def test_stop_training_job(server: Server, env: dict[str, Any]) -> None:
     _role(server, env, f"{name}-role", request)
     sm: Any = server.client("sagemaker")
     sm.create_training_job(**request)
-    deadline = time.time() + 30
-    while "pid=" not in " ".join(_lines_if_any(server, name)) and time.time() < deadline:
-        time.sleep(0.1)
+    _pid_of(server, sm, name)
     sm.stop_training_job(TrainingJobName=name)
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in (
         "Stopping", "Stopped")
@@ -352,6 +364,20 @@ def test_stop_training_job(server: Server, env: dict[str, Any]) -> None:
         sm.stop_training_job(TrainingJobName=name)
     assert e.value.response["Error"]["Message"] == (
         "The request was rejected because the training job is in status Stopped.")
+
+
+def _pid_of(server: Server, sm: Any, name: str, timeout: float = 60) -> int:
+    """The pid the sleeper script prints once it runs (it fails loudly if the job ends)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid = next((int(line[4:]) for line in _lines_if_any(server, name)
+                    if line.startswith("pid=")), None)
+        if pid is not None:
+            return pid
+        job = sm.describe_training_job(TrainingJobName=name)
+        assert job["TrainingJobStatus"] == "InProgress", job.get("FailureReason")
+        time.sleep(0.1)
+    raise AssertionError(f"{name} printed no pid: {job['SecondaryStatusTransitions']}")
 
 
 def _lines_if_any(server: Server, name: str) -> list[str]:
@@ -423,13 +449,7 @@ def test_queue_and_restart(single_slot: Server, tmp_path: Path) -> None:
     _role(server, env, "q-role", first)
     sm.create_training_job(**first)
     sm.create_training_job(**{**first, "TrainingJobName": "q-2"})
-    deadline = time.time() + 30
-    pid = None
-    while pid is None and time.time() < deadline:
-        pid = next((int(line[4:]) for line in _lines_if_any(server, "q-1")
-                    if line.startswith("pid=")), None)
-        time.sleep(0.1)
-    assert pid is not None
+    pid = _pid_of(server, sm, "q-1")
     second = sm.describe_training_job(TrainingJobName="q-2")
     assert (second["TrainingJobStatus"], second["SecondaryStatus"]) == \
         ("InProgress", "Starting")
@@ -447,10 +467,7 @@ def test_queue_and_restart(single_slot: Server, tmp_path: Path) -> None:
         "InternalServerError: We encountered an internal error. Please try again. "
         "(execrole: the server stopped while the job was running)")
     # The job that was waiting for a slot is queued again and runs.
-    deadline = time.time() + 30
-    while not any(line.startswith("pid=") for line in _lines_if_any(server, "q-2")):
-        assert time.time() < deadline, "the queued job did not run after the restart"
-        time.sleep(0.1)
+    _pid_of(server, sm, "q-2")
     sm.stop_training_job(TrainingJobName="q-2")
     assert _wait(sm, "q-2")["TrainingJobStatus"] == "Stopped"
 
@@ -473,13 +490,7 @@ def test_graceful_restart_mid_job(server: Server, env: dict[str, Any]) -> None:
     _role(server, env, f"{name}-role", request)
     sm: Any = server.client("sagemaker")
     sm.create_training_job(**request)
-    deadline = time.time() + 30
-    pid = None
-    while pid is None:
-        assert time.time() < deadline
-        pid = next((int(line[4:]) for line in _lines_if_any(server, name)
-                    if line.startswith("pid=")), None)
-        time.sleep(0.1)
+    pid = _pid_of(server, sm, name)
     server.restart()
     assert not _alive(pid)
     job = sm.describe_training_job(TrainingJobName=name)

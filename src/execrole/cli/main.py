@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import demo, image, plan, policy, serve
+from . import demo, image, notebook, plan, policy, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     plan.register(commands)
     image.register(commands)
+    notebook.register(commands)
     return parser
 
 

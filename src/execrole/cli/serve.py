@@ -20,10 +20,12 @@ from ..store import Database
 def register(commands: Any) -> None:
     s = commands.add_parser(
         "serve", help="run the AWS-compatible endpoint (IAM, STS, S3, Logs, CloudWatch, KMS, "
-        "EC2, ECR) on one local port",
-        description="Serve IAM, STS, S3, CloudWatch Logs and metrics, KMS, EC2 and ECR, with "
-        "SigV4 authentication and IAM authorization on every call, for unmodified boto3 / "
-        "AWS CLI code. On first start of an empty data "
+        "EC2, ECR, SageMaker) on one local port",
+        description="Serve IAM, STS, S3, CloudWatch Logs and metrics, KMS, EC2, ECR and "
+        "SageMaker, with SigV4 authentication and IAM authorization on every call, for "
+        "unmodified boto3 / AWS CLI / SageMaker Python SDK code. SageMaker jobs run as local "
+        "processes under their execution role's session (see --max-jobs). On first start of "
+        "an empty data "
         "directory, creates the default account and its root access key, written to "
         "<data-dir>/credentials (profile 'execrole').",
         epilog="example: execrole serve --port 4599, then in another shell: "
@@ -39,6 +41,10 @@ def register(commands: Any) -> None:
     s.add_argument("--region", default=config.DEFAULT_REGION,
                    help=f"region printed in the export lines (default {config.DEFAULT_REGION})")
     s.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    s.add_argument("--max-jobs", type=int,
+                   default=int(os.environ.get("EXECROLE_MAX_JOBS") or 0) or None,
+                   help="SageMaker jobs run at once as local processes; the rest queue "
+                   "(default: $EXECROLE_MAX_JOBS, else the number of CPUs)")
     s.set_defaults(handler=cmd_serve)
 
     e = commands.add_parser(
@@ -71,13 +77,16 @@ def register(commands: Any) -> None:
         "log", help="query the decision log (every authorization decision)",
         description="Every authorization decision the endpoint took: time, principal, action, "
         "resource, decision, the layers that denied, the deciding statements, AWS's message.",
-        epilog="example: execrole log --decision implicit_deny --since 10m")
+        epilog="examples: execrole log --decision implicit_deny --since 10m; "
+        "execrole log --job churn-1 --decision deny")
     _data_dir_arg(lg)
     lg.add_argument("--principal", help="principal ARN (substring match)")
     lg.add_argument("--action", help="action, e.g. s3:GetObject (case-insensitive)")
     lg.add_argument("--decision", choices=["allow", "implicit_deny", "explicit_deny", "deny"],
                     help="'deny' matches both kinds of denial")
     lg.add_argument("--since", help="ISO 8601 time, or an age such as 30s, 10m, 2h, 1d")
+    lg.add_argument("--job", help="decisions taken for a SageMaker job or resource: its ARN, "
+                    "or its name (e.g. a training job's name)")
     lg.add_argument("--limit", type=int, default=100, help="most recent N (default 100)")
     lg.add_argument("--json", action="store_true", help="one JSON object per line")
     lg.set_defaults(handler=cmd_log)
@@ -128,6 +137,8 @@ def write_profile(data_dir: Path, profile: str, key: str, secret: str) -> None:
 
 def export_lines(data_dir: Path, host: str, port: int, region: str, key: str,
                  secret: str) -> str:
+    from .. import clienthook
+
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return "\n".join([
         f"export AWS_ENDPOINT_URL=http://{shown_host}:{port}",
@@ -137,6 +148,9 @@ def export_lines(data_dir: Path, host: str, port: int, region: str, key: str,
         "unset AWS_SESSION_TOKEN AWS_PROFILE",
         f"# or: export AWS_SHARED_CREDENTIALS_FILE={config.credentials_path(data_dir)} "
         f"AWS_PROFILE={config.PROFILE}",
+        # Python code that passes an explicit AWS endpoint_url (the SageMaker SDK's STS
+        # clients) ignores AWS_ENDPOINT_URL; the client hook redirects it (docs/endpoint.md).
+        *clienthook.shell_exports(f"http://{shown_host}:{port}"),
     ])
 
 
@@ -160,6 +174,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     request_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     request_log.propagate = False
     app = EndpointApp(db, default_region=args.region)
+    local_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    app.run_jobs(f"http://{local_host}:{args.port}", data_dir / "jobs",
+                 args.max_jobs or os.cpu_count() or 2)
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                            log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=10))
@@ -233,6 +250,10 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.since:
         where.append("time >= ?")
         values.append(_since(args.since))
+    if args.job:
+        # Sources are resource ARNs; SageMaker writes the name lower-cased in them.
+        where.append("(source = ? OR source LIKE ?)")
+        values += [args.job, f"arn:aws:sagemaker:%/{args.job.lower()}"]
     sql = "SELECT * FROM decisions"
     if where:
         sql += " WHERE " + " AND ".join(where)

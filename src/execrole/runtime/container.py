@@ -57,7 +57,8 @@ def working_dir(config: Mapping[str, Any], root: Path, image: Path) -> Path:
 
 def environment(config: Mapping[str, Any], extra: Mapping[str, str], root: Path,
                 image: Path) -> dict[str, str]:
-    """The process environment: this machine's basics, the image's Env, the job's values.
+    """The process environment: this machine's basics, the image's Env, the job's values
+    (`/opt/ml/...` values rewritten like the arguments).
     The Python that runs execrole comes first on PATH, so `python` in an entrypoint is one
     that has execrole's runtime (the built-in framework image needs it)."""
     env = {k: v for k, v in os.environ.items()
@@ -66,7 +67,7 @@ def environment(config: Mapping[str, Any], extra: Mapping[str, str], root: Path,
     for item in config.get("Env") or []:
         key, _, value = str(item).partition("=")
         env[key] = local_path(value, root, image)
-    env.update(extra)
+    env.update({k: local_path(v, root, image) for k, v in extra.items()})
     env["SM_ROOT"] = str(root)
     env["PYTHONUNBUFFERED"] = "1"  # lines reach the log stream as they are printed
     return env

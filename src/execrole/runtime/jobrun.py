@@ -21,6 +21,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import clienthook
+
 STOP_GRACE_S = 120.0  # StopTrainingJob: "SageMaker sends the algorithm the SIGTERM signal,
 # which delays job termination for 120 seconds" (SageMaker API reference)
 _PR_SET_PDEATHSIG = 1
@@ -109,7 +111,9 @@ class JobContext:
                 "AWS_ENDPOINT_URL": self.spec["endpoint"],
                 "AWS_DEFAULT_REGION": self.spec["region"], "AWS_REGION": self.spec["region"],
                 "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "AWS_EC2_METADATA_DISABLED": "true"}
+                "AWS_EC2_METADATA_DISABLED": "true",
+                # SDK code in the job whose clients name AWS endpoints reaches execrole.
+                **clienthook.environment(self.spec["endpoint"], base={})}
 
     # --- status ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,8 @@ def _sm_environment(ctx: JobContext, paths: dict[str, Path], code: Path | None
 
 
 def _submit_directory(ctx: JobContext, paths: dict[str, Path]) -> Path | None:
-    """Script mode's code (`sagemaker_submit_directory`): an S3 object the role downloads."""
+    """Script mode's code (`sagemaker_submit_directory`): an S3 tar.gz the role downloads,
+    unpacked into `code/` (what the training toolkit does before it runs the entry point)."""
     raw = (ctx.request.get("HyperParameters") or {}).get("sagemaker_submit_directory")
     if not raw:
         return None
@@ -105,9 +107,15 @@ def _submit_directory(ctx: JobContext, paths: dict[str, Path]) -> Path | None:
     if not str(uri).startswith("s3://"):
         return None
     bucket, key = transfer.split_s3(str(uri))
-    dest = paths["code"] / "sourcedir.tar.gz"
-    transfer.download_object(ctx, bucket, key, dest)
-    return dest
+    archive = ctx.dir / "sourcedir.tar.gz"
+    transfer.download_object(ctx, bucket, key, archive)
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(paths["code"], filter="data")
+    except (tarfile.TarError, OSError) as e:
+        raise JobFailure(f"ClientError: the source archive {uri} is not a tar.gz: {e}"
+                         ) from None
+    return paths["code"]
 
 
 class Metrics:

@@ -132,6 +132,7 @@ class EndpointApp:
                     s3.collect_garbage(min_age_s=3600)
                 if self.jobs is not None:
                     self.providers["sagemaker"].recover_jobs()
+                    self.providers["sagemaker"].recover_tuning()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.jobs is not None:
@@ -373,6 +374,13 @@ class EndpointApp:
         else:
             return
         key_arn = kms_key_arn(key, call.caller.account, call.region)
+        managed_account = key_arn.split(":")[4]
+        if key_arn == kms_key_arn(None, managed_account, call.region):
+            # The AWS managed key aws/s3: its key policy lets every principal of its account
+            # use it through S3, and no one else (KMS developer guide, "AWS managed keys").
+            if managed_account != call.caller.account:
+                raise AWSError("AccessDenied", "Access Denied", 403)
+            return
         kms = self.providers["kms"]
         try:
             # The key's policy and account, as KMS would use them for a call naming KeyId.

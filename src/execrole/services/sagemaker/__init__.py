@@ -17,16 +17,23 @@ from typing import Any
 
 from ...catalog import sagemaker as catalog
 from ..base import Call
+from .automl import AutoML
+from .images import Images
 from .models import Models
+from .notebooks import Notebooks
+from .processing import Processing
 from .resources import validation
 from .service import Base
+from .studio import Studio
 from .tags import Tags
 from .training import Training
+from .tuning import Tuning
 
 _TAGGING = frozenset({"AddTags", "DeleteTags", "ListTags"})
 
 
-class SageMakerService(Models, Training, Tags, Base):
+class SageMakerService(Models, Tuning, Training, Processing, AutoML, Notebooks, Studio,
+                       Images, Tags, Base):
     def authorization(self, call: Call, operation: str, params: dict[str, Any], action: str,
                       resource: str) -> Any:
         from ..registry import ResourceSide

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...runtime.supervisor import RUNNING, StartFailure
-from ..base import Call, Caller
+from ..base import AWSError, Call, Caller
 from ..credentials import create_session
 from .checks import SAGEMAKER
 from .resources import Resources
@@ -36,12 +36,21 @@ JOB_FIELDS = {
     "processing-job": JobFields("ProcessingJobStatus", "ProcessingStartTime",
                                 "ProcessingEndTime", False, False),
 }
-# Per kind: the document's ARN and name fields, and the mixin method that queues a job.
+# Per kind: the document's ARN and name fields.
 ARN_KEY = {"training-job": "TrainingJobArn", "processing-job": "ProcessingJobArn"}
 NAME_KEY = {"training-job": "TrainingJobName", "processing-job": "ProcessingJobName"}
-SUBMIT = {"training-job": "_submit_training", "processing-job": "_submit_processing"}
 SESSION_NAME = "SageMaker"
+SESSION_MARGIN_S = 3600  # the role session outlives the job's time limit by this much
+MAX_SESSION_S = 12 * 3600
+DEFAULT_MAX_RUNTIME_S = 86400  # StoppingCondition.MaxRuntimeInSeconds: 1 day unless given
 PRIVATE = "_runtime"
+
+
+def name_in_use(what: str, arn: str) -> AWSError:
+    """A Create call naming an existing job (`what`: "training job", "processing job")."""
+    return AWSError("ResourceInUse", f"{what.capitalize()} names must be unique within an AWS "
+                    f"account and region, and a {what} with this name already exists ({arn})",
+                    400)
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +103,25 @@ class Jobs(Base):
 
         Resources(self.db, kind).update(arn, change)
 
+    def submit_job(self, call: Call, kind: str, arn: str, name: str, p: dict[str, Any]
+                   ) -> None:
+        """Queue a job on the runtime. What the agent gets is made when the job starts, not
+        now: the role's trust may change while the job waits."""
+        runtime = self.runtime
+        if runtime is None:
+            return  # served in-process without a runtime (tests of the wire): stays queued
+        limit = (p.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") \
+            or DEFAULT_MAX_RUNTIME_S
+        duration = min(MAX_SESSION_S, int(limit) + SESSION_MARGIN_S)
+
+        def spec() -> dict[str, Any]:
+            return {"name": name, "request": p, "endpoint": runtime.endpoint,
+                    "region": call.region, "account": call.caller.account,
+                    "role_arn": p["RoleArn"],
+                    "credentials": self.role_session(call, p["RoleArn"], arn, duration)}
+
+        runtime.submit(arn, kind, spec)
+
     def role_session(self, call: Call, role_arn: str, source_arn: str, duration: int
                      ) -> dict[str, Any]:
         """Credentials of the role session SageMaker opens for a job, after the trust policy
@@ -135,7 +163,7 @@ class Jobs(Base):
                     _, _, _, region, account, _ = arn.split(":", 5)
                     call = Call(Caller(f"arn:aws:iam::{account}:root", account), region,
                                 "recovery")
-                    getattr(self, SUBMIT[kind])(call, arn, doc[NAME_KEY[kind]], public(doc))
+                    self.submit_job(call, kind, arn, doc[NAME_KEY[kind]], public(doc))
                 else:
                     runtime.recover([(kind, arn, record)])
 

@@ -16,12 +16,10 @@ import time
 from typing import Any
 
 from ..base import AWSError, Call
-from .jobs import PRIVATE, Jobs, public
+from .jobs import PRIVATE, Jobs, name_in_use, public
 from .resources import Resources, pick, resource_arn, validation
 
 KIND = "training-job"
-SESSION_MARGIN_S = 3600  # the role session outlives the job's time limit by this much
-MAX_SESSION_S = 12 * 3600
 _REQUEST_KEYS = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn",
                  "InputDataConfig", "OutputDataConfig", "ResourceConfig", "VpcConfig",
                  "StoppingCondition", "EnableNetworkIsolation",
@@ -45,9 +43,7 @@ class Training(Jobs):
     def CreateTrainingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         name = p["TrainingJobName"]
         arn = resource_arn(call, KIND, name)
-        exists = AWSError("ResourceInUse", "Training job names must be unique within an AWS "
-                          "account and region, and a training job with this name already "
-                          f"exists ({arn})", 400)
+        exists = name_in_use("training job", arn)
         if self.training_jobs.of(call, name) is not None:
             raise exists
         algo = p["AlgorithmSpecification"]
@@ -84,23 +80,8 @@ class Training(Jobs):
         doc[PRIVATE] = {"state": "queued"}
         if not self.training_jobs.create(call, name, arn, doc):
             raise exists
-        self._submit_training(call, arn, name, p)
+        self.submit_job(call, KIND, arn, name, p)
         return {"TrainingJobArn": arn}
-
-    def _submit_training(self, call: Call, arn: str, name: str, p: dict[str, Any]) -> None:
-        runtime = self.runtime
-        if runtime is None:
-            return  # served in-process without a runtime (tests of the wire): stays queued
-        limit = (p.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or 86400
-        duration = min(MAX_SESSION_S, int(limit) + SESSION_MARGIN_S)
-
-        def spec() -> dict[str, Any]:
-            return {"name": name, "request": p, "endpoint": runtime.endpoint,
-                    "region": call.region, "account": call.caller.account,
-                    "role_arn": p["RoleArn"],
-                    "credentials": self.role_session(call, p["RoleArn"], arn, duration)}
-
-        runtime.submit(arn, KIND, spec)
 
     def DescribeTrainingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         doc = self.training_jobs.of(call, p["TrainingJobName"])
