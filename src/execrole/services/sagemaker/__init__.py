@@ -54,8 +54,10 @@ class SageMakerService(Models, Tuning, Training, Processing, AutoML, Notebooks, 
         return ResourceSide(resource=resource, context=context or None)
 
     def tags_of(self, arn: str) -> list[dict[str, str]]:
-        row = self.db.one("SELECT data FROM sagemaker_resources WHERE arn=?", (arn,))
-        return [] if row is None else list(json.loads(row["data"]).get("Tags") or [])
+        # Only the tags, read by SQLite: this runs for every authorization of a resource.
+        row = self.db.one("SELECT json_extract(data, '$.Tags') AS tags FROM "
+                          "sagemaker_resources WHERE arn=?", (arn,))
+        return [] if row is None or not row["tags"] else list(json.loads(row["tags"]))
 
 
 __all__ = ["SageMakerService", "validation"]
