@@ -49,6 +49,9 @@ model = LogisticRegression().fit(X, y)
 print(f"accuracy={model.score(X, y):.3f}", flush=True)
 with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.pkl"), "wb") as f:
     pickle.dump(model, f)
+if os.environ.get("WRITE_CHECKPOINT"):
+    with open(os.path.join(os.environ["SM_ROOT"], "checkpoints", "step-1"), "w") as f:
+        f.write("checkpoint")
 probe = os.environ.get("PROBE_BUCKET")
 if probe:
     try:
@@ -268,6 +271,93 @@ def test_decision_log_names_the_denial_of_a_job(server: Server) -> None:
         entry["message"]
 
 
+def _secured(server: Server, env: dict[str, Any], name: str) -> dict[str, Any]:
+    """A request with a VPC (the default VPC's first subnet and security group), a volume key,
+    an output key and checkpoints."""
+    ec2: Any = server.client("ec2")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    kms: Any = server.client("kms")
+    role_arn = f"arn:aws:iam::{env['account']}:role/{name}-role"
+    request = _request(env, name, role_arn, Environment={"WRITE_CHECKPOINT": "1"},
+                       VpcConfig={"Subnets": [subnet], "SecurityGroupIds": [group]},
+                       CheckpointConfig={"S3Uri": f"s3://{MODELS}/checkpoints/{name}/"})
+    request["ResourceConfig"]["VolumeKmsKeyId"] = kms.create_key()["KeyMetadata"]["Arn"]
+    request["OutputDataConfig"]["KmsKeyId"] = kms.create_key()["KeyMetadata"]["Arn"]
+    return request
+
+
+def _secured_role(server: Server, env: dict[str, Any], request: dict[str, Any],
+                  drop: tuple[str, ...] = ()) -> None:
+    name = request["RoleArn"].rsplit("/", 1)[1]
+    _role(server, env, name, request, drop=drop)
+    # The seed names kms:Encrypt for the output key; S3's SSE-KMS upload asks for a data key
+    # (docs/fidelity.md, "Output keys").
+    server.client("iam").put_role_policy(  # type: ignore[attr-defined]
+        RoleName=name, PolicyName="output-key", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "kms:GenerateDataKey",
+                "Resource": request["OutputDataConfig"]["KmsKeyId"]}]}))
+
+
+def test_vpc_volume_key_output_key_and_checkpoints(server: Server,
+                                                   env: dict[str, Any]) -> None:
+    """A VPC job gets a network interface in its subnet, made and deleted as the role; the
+    volume key gets a grant made as the role (kms:CreateGrant) and retired at the end; the
+    model is uploaded with SSE-KMS under the output key; checkpoints go to their S3 URI
+    (seed: the VPC and KMS permissions of CreateTrainingJob; train-vpc.md)."""
+    request = _secured(server, env, "secured")
+    _secured_role(server, env, request)
+    sm: Any = server.client("sagemaker")
+    sm.create_training_job(**request)
+    job = _wait(sm, "secured")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    s3: Any = server.client("s3")
+    head = s3.head_object(Bucket=MODELS, Key="out/secured/output/model.tar.gz")
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == (
+        "aws:kms", request["OutputDataConfig"]["KmsKeyId"])
+    assert s3.get_object(Bucket=MODELS, Key="checkpoints/secured/step-1")["Body"].read() == \
+        b"checkpoint"
+    ec2: Any = server.client("ec2")
+    left = ec2.describe_network_interfaces(Filters=[
+        {"Name": "description", "Values": ["SageMaker secured"]}])["NetworkInterfaces"]
+    assert left == []
+    kms: Any = server.client("kms")
+    assert kms.list_grants(KeyId=request["ResourceConfig"]["VolumeKmsKeyId"])["Grants"] == []
+    with sqlite3.connect(server.data_dir / "execrole.db") as db:
+        actions = {a for (a,) in db.execute(
+            "SELECT action FROM decisions WHERE source=? AND decision='allow'",
+            (job["TrainingJobArn"],))}
+    assert {"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "kms:CreateGrant",
+            "kms:GenerateDataKey"} <= actions
+
+
+@pytest.mark.parametrize(("name", "drop", "expected"), [
+    ("no-eni", ("ec2:CreateNetworkInterface",),
+     "ClientError: Failed to create a network interface in subnet {subnet} as the execution "
+     "role (UnauthorizedOperation: "),
+    ("no-grant", ("kms:CreateGrant",),
+     "ClientError: Unable to use the KMS key {key} to encrypt the job's storage volume as the "
+     "execution role (AccessDeniedException: User: arn:aws:sts::{account}:assumed-role/"
+     "no-grant-role/SageMaker is not authorized to perform: kms:CreateGrant on resource: "
+     "{key} because no identity-based policy allows the kms:CreateGrant action)"),
+])
+def test_vpc_and_volume_key_denials(server: Server, env: dict[str, Any], name: str,
+                                    drop: tuple[str, ...], expected: str) -> None:
+    """Without ec2:CreateNetworkInterface or kms:CreateGrant the job fails at Starting
+    (execrole's wording, docs/fidelity.md), before any data is read."""
+    request = _secured(server, env, name)
+    _secured_role(server, env, request, drop=drop)
+    sm: Any = server.client("sagemaker")
+    sm.create_training_job(**request)
+    job = _wait(sm, name)
+    assert job["TrainingJobStatus"] == "Failed"
+    want = expected.format(subnet=request["VpcConfig"]["Subnets"][0], account=env["account"],
+                           key=request["ResourceConfig"]["VolumeKmsKeyId"])
+    assert job["FailureReason"].startswith(want), job["FailureReason"]
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == ["Starting", "Failed"]
+
+
 def test_ecr_pull_denied_is_synchronous(server: Server, env: dict[str, Any]) -> None:
     """Without the ECR pull actions, CreateTrainingJob itself fails (SageMaker checks the
     image as the role before accepting the job)."""
@@ -339,6 +429,12 @@ def test_algorithm_error_reads_the_failure_file(server: Server, env: dict[str, A
     job = _run(server, env, "algo-fails", image="failer")
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"] == "AlgorithmError: ValueError: the training data has no rows"
+    # DeleteTrainingJob: a job in a terminal state goes with its metadata (API reference).
+    sm: Any = server.client("sagemaker")
+    sm.delete_training_job(TrainingJobName="algo-fails")
+    with pytest.raises(ClientError) as e:
+        sm.describe_training_job(TrainingJobName="algo-fails")
+    assert e.value.response["Error"]["Message"] == "Requested resource not found."
 
 
 def test_stop_training_job(server: Server, env: dict[str, Any]) -> None:
@@ -351,6 +447,10 @@ def test_stop_training_job(server: Server, env: dict[str, Any]) -> None:
     sm: Any = server.client("sagemaker")
     sm.create_training_job(**request)
     _pid_of(server, sm, name)
+    with pytest.raises(ClientError) as e:  # "You cannot delete a job that is InProgress"
+        sm.delete_training_job(TrainingJobName=name)
+    assert e.value.response["Error"]["Message"] == (
+        "The request was rejected because the training job is in status InProgress.")
     sm.stop_training_job(TrainingJobName=name)
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in (
         "Stopping", "Stopped")

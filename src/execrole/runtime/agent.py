@@ -87,7 +87,7 @@ def _tidy(job_dir: Path) -> None:
     keeps everything, for a look inside."""
     if os.environ.get("EXECROLE_KEEP_JOB_FILES") == "1":
         return
-    for name in ("image", "opt"):
+    for name in ("image", "opt", "rootfs"):
         shutil.rmtree(job_dir / name, ignore_errors=True)
     for packed in job_dir.glob("*.tar.gz"):
         packed.unlink(missing_ok=True)

@@ -138,6 +138,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
         vpc = (req.get("NetworkConfig") or {}).get("VpcConfig")
         if vpc:
             transfer.create_interfaces(ctx, vpc)
+        volume_key = ((req.get("ProcessingResources") or {}).get("ClusterConfig") or {}).get(
+            "VolumeKmsKeyId")
+        if volume_key:
+            transfer.grant_volume_key(ctx, volume_key)
         stream.open()
         ctx.cleanups.append(stream.close)
         ctx.check_stop()

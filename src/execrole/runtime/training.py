@@ -30,11 +30,19 @@ METRIC_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 HOST = "algo-1"
 
 
-def _layout(root: Path) -> dict[str, Path]:
+def _checkpoint_dir(local: str, root: Path) -> Path:
+    """Where CheckpointConfig.LocalPath lives here: under the directory standing for /opt/ml,
+    or, for another path, under the job's `rootfs/` (never the machine's own path)."""
+    if local == container.OPT_ML or local.startswith(container.OPT_ML + "/"):
+        return Path(container.local_path(local, root, root))
+    return root.parent.parent / "rootfs" / local.lstrip("/")
+
+
+def _layout(root: Path, checkpoints: str) -> dict[str, Path]:
     paths = {"config": root / "input" / "config", "data": root / "input" / "data",
              "model": root / "model", "output": root / "output",
              "output_data": root / "output" / "data", "code": root / "code",
-             "checkpoints": root / "checkpoints"}
+             "checkpoints": _checkpoint_dir(checkpoints, root)}
     for path in paths.values():
         path.mkdir(parents=True, exist_ok=True)
     return paths
@@ -184,13 +192,18 @@ def _failure(paths: dict[str, Path], code: int) -> str:
 def run(ctx: JobContext) -> dict[str, Any]:
     req = ctx.request
     root = ctx.dir / "opt" / "ml"
-    paths = _layout(root)
+    # CheckpointConfig.LocalPath: "/opt/ml/checkpoints" unless given (API reference).
+    paths = _layout(root, (req.get("CheckpointConfig") or {}).get("LocalPath")
+                    or "/opt/ml/checkpoints")
     stream = LogStream(ctx, LOG_GROUP, f"{ctx.name}/{HOST}-{int(ctx.started)}")
     ended: dict[str, Any] = {}
     try:
         ctx.status("Starting", "Preparing the instances for training")
         if req.get("VpcConfig"):
             transfer.create_interfaces(ctx, req["VpcConfig"])
+        volume_key = (req.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
+        if volume_key:
+            transfer.grant_volume_key(ctx, volume_key)
         stream.open()
         ctx.cleanups.append(stream.close)
         ctx.check_stop()

@@ -183,3 +183,26 @@ def create_interfaces(ctx: JobContext, vpc: dict[str, Any]) -> list[str]:
                          ) from None
     ctx.cleanups.append(lambda: ec2.delete_network_interface(NetworkInterfaceId=eni))
     return [eni]
+
+
+# --- the volume key ------------------------------------------------------------------------
+
+# What the instance's storage volume does with a customer key (EBS's grant operations).
+VOLUME_GRANT_OPERATIONS = ["Decrypt", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
+                           "ReEncryptTo", "DescribeKey"]
+
+
+def grant_volume_key(ctx: JobContext, key: str) -> None:
+    """A grant on `ResourceConfig.VolumeKmsKeyId` for the job's volume, made as the role
+    (the seed: the role needs kms:CreateGrant on it), retired by the role when the job ends
+    (a grant's retiring principal may retire it without a policy allowing kms:RetireGrant)."""
+    kms = ctx.client("kms")
+    role = ctx.spec["role_arn"]
+    try:
+        grant = kms.create_grant(KeyId=key, GranteePrincipal=role, RetiringPrincipal=role,
+                                 Operations=VOLUME_GRANT_OPERATIONS,
+                                 Name=f"sagemaker-{ctx.name}"[:256])
+    except (ClientError, BotoCoreError) as e:
+        raise JobFailure(f"ClientError: Unable to use the KMS key {key} to encrypt the job's "
+                         f"storage volume as the execution role ({error_text(e)})") from None
+    ctx.cleanups.append(lambda: kms.retire_grant(KeyId=key, GrantId=grant["GrantId"]))

@@ -103,6 +103,21 @@ class Jobs(Base):
 
         Resources(self.db, kind).update(arn, change)
 
+    def delete_job(self, call: Call, kind: str, name: str, missing: AWSError) -> None:
+        """DeleteTrainingJob / DeleteProcessingJob: only a job in a terminal state (Completed,
+        Failed, Stopped) goes, with all its metadata; its name is free again (API
+        reference)."""
+        jobs = Resources(self.db, kind)
+        doc = jobs.of(call, name)
+        if doc is None:
+            raise missing
+        status = doc[JOB_FIELDS[kind].status]
+        if status in RUNNING:
+            what = kind.replace("-", " ")
+            raise AWSError("ValidationException", "The request was rejected because the "
+                           f"{what} is in status {status}.", 400)
+        jobs.delete(call, name)
+
     def submit_job(self, call: Call, kind: str, arn: str, name: str, p: dict[str, Any]
                    ) -> None:
         """Queue a job on the runtime. What the agent gets is made when the job starts, not

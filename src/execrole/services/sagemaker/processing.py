@@ -135,3 +135,7 @@ class Processing(Jobs):
         if self.runtime is None or not self.runtime.stop(arn):
             self.runtime_apply(KIND, arn, {"event": "stopped_before_start"})
         return {}
+
+    def DeleteProcessingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
+        self.delete_job(call, KIND, p["ProcessingJobName"], not_found(p["ProcessingJobName"]))
+        return {}

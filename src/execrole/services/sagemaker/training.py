@@ -126,3 +126,7 @@ class Training(Jobs):
         if self.runtime is None or not self.runtime.stop(arn):
             self.runtime_apply(KIND, arn, {"event": "stopped_before_start"})
         return {}
+
+    def DeleteTrainingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
+        self.delete_job(call, KIND, p["TrainingJobName"], not_found())
+        return {}

@@ -412,6 +412,17 @@ class Tuning(Training):
                 self._refresh(arn, self.tuning_jobs.by_arn(arn) or doc)
         return {}
 
+    def DeleteHyperParameterTuningJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
+        """Only the tuning job's entry goes; its training jobs stay (API reference)."""
+        with _LOCK:
+            doc = self._tuning_of(call, p["HyperParameterTuningJobName"])
+            status = doc["HyperParameterTuningJobStatus"]
+            if status in ("InProgress", "Stopping"):
+                raise validation("The request was rejected because the tuning job is in "
+                                 f"status {status}.")
+            self.tuning_jobs.delete(call, p["HyperParameterTuningJobName"])
+        return {}
+
     def ListTrainingJobsForHyperParameterTuningJob(self, call: Call, p: dict[str, Any]
                                                    ) -> dict[str, Any]:
         doc = self._tuning_of(call, p["HyperParameterTuningJobName"])
