@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -99,3 +100,61 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+# --- the console in a real browser (Debian's Chromium, driven by Playwright) -----------------
+
+CHROMIUM = os.environ.get("EXECROLE_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Flags that keep Chromium off the network (this machine's is closed) and quiet.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"no Chromium at {CHROMIUM}: `python3 dev.py test` installs "
+                           "Debian's chromium package (or set EXECROLE_CHROMIUM)")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 860})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def console_url(server: Server, path: str = "/") -> str:
+    return f"{server.url}/_execrole/console{path}"
+
+
+def sign_in(page: Any, server: Server, key: str | None = None,
+            secret: str | None = None) -> None:
+    """Sign in through the form, as a person would (keyboard and clicks)."""
+    page.goto(console_url(server, "/signin"))
+    page.get_by_label("Access key ID").fill(key or server.key)
+    page.get_by_label("Secret access key").fill(secret or server.secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """A screenshot of the page for the README (docs/screenshots/<name>.png)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path

@@ -41,6 +41,9 @@ def register(commands: Any) -> None:
     s.add_argument("--region", default=config.DEFAULT_REGION,
                    help=f"region printed in the export lines (default {config.DEFAULT_REGION})")
     s.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    s.add_argument("--console-remote", action="store_true",
+                   help="let clients on other machines open the web console at "
+                   "/_execrole/console/ (default: loopback clients only)")
     s.add_argument("--max-jobs", type=int,
                    default=int(os.environ.get("EXECROLE_MAX_JOBS") or 0) or None,
                    help="SageMaker jobs run at once as local processes; the rest queue "
@@ -173,7 +176,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     request_log.addHandler(handler)
     request_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     request_log.propagate = False
-    app = EndpointApp(db, default_region=args.region)
+    app = EndpointApp(db, default_region=args.region, console_remote=args.console_remote)
     local_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     app.run_jobs(f"http://{local_host}:{args.port}", data_dir / "jobs",
                  args.max_jobs or os.cpu_count() or 2)

@@ -445,6 +445,17 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX sagemaker_resources_arn ON sagemaker_resources(arn)
     """,
+    # 9: console sign-ins (the token is kept as its hash only)
+    """
+    CREATE TABLE console_sessions (
+        token_hash TEXT PRIMARY KEY,
+        access_key_id TEXT NOT NULL,
+        session_token TEXT,
+        csrf TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL NOT NULL
+    )
+    """,
 ]
 
 

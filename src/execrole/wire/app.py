@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from .. import __version__
 from ..catalog.operations import Authorization, resolve, resolve_s3
+from ..console.web import PREFIX as CONSOLE_PREFIX
 from ..runtime.supervisor import Supervisor
 from ..services.authz import AccessControl
 from ..services.base import AWSError, Call, Caller
@@ -67,7 +68,8 @@ class HttpRequest:
 
 
 class EndpointApp:
-    def __init__(self, db: Database, *, default_region: str = "us-east-1") -> None:
+    def __init__(self, db: Database, *, default_region: str = "us-east-1",
+                 console_remote: bool = False) -> None:
         self.db = db
         self.default_region = default_region
         self.access = AccessControl(db)
@@ -79,6 +81,9 @@ class EndpointApp:
                 attach(self.providers)  # providers that consult others (SageMaker -> ECR)
         self.started = time.time()
         self.jobs: Supervisor | None = None
+        from ..console import ConsoleApp
+
+        self.console = ConsoleApp(self, allow_remote=console_remote)
 
     def run_jobs(self, endpoint: str, jobs_dir: Path, limit: int) -> Supervisor:
         """Run SageMaker jobs as local processes that call back at `endpoint` (execrole
@@ -154,6 +159,9 @@ class EndpointApp:
                                "uptime_s": round(time.time() - self.started, 1),
                                "schema": self.db.schema_version}).encode()
             return 200, [("Content-Type", "application/json")], body
+        if req.path == CONSOLE_PREFIX or req.path.startswith(CONSOLE_PREFIX + "/"):
+            return self.console.handle(req.method, req.path, req.raw_query, req.headers,
+                                       req.body, req.client)
         if req.method == "GET" and req.path.startswith(LAYER_URL) and "ecr" in self.providers:
             layer_query = {k: v[-1] for k, v in parse_qs(req.raw_query).items()}
             answer: tuple[int, list[tuple[str, str]], bytes] = \
@@ -238,6 +246,20 @@ class EndpointApp:
                              "principal": principal, "status": status,
                              "ms": round((time.perf_counter() - started) * 1000, 2)}))
         return status, headers, body
+
+    def invoke(self, caller: Caller, service: str, operation: str, params: dict[str, Any],
+               *, region: str | None = None, source_ip: str = "127.0.0.1") -> dict[str, Any]:
+        """One operation as `caller`, without the wire: the same validation, authorization,
+        decision log and provider as a signed request (the console acts through it). Raises
+        AWSError as the wire would answer it."""
+        model = self._model(service)
+        protocol = protocols.protocol_name(model)
+        validate_params(model.operation_model(operation).input_shape, params,
+                        code=VALIDATION_ERROR.get(service) or
+                        VALIDATION_ERROR.get(protocol, "ValidationException"))
+        call = Call(caller, region or self.default_region, str(uuid.uuid4()), source_ip,
+                    False, "execrole-console")
+        return self._dispatch(service, operation, call, params, protocol)
 
     def authenticate(self, signed: sigv4.SignedRequest) -> Any:
         """The key record behind a signature: known key, matching session token, not
