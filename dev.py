@@ -3,7 +3,8 @@
 
     python3 dev.py run    # create .venv, install execrole, run the main job: `execrole serve`
     python3 dev.py demo   # the policy engine explaining a SageMaker role, in one screen
-    python3 dev.py test   # create .venv, install execrole with test tools, run the whole suite
+    python3 dev.py test   # create .venv, install execrole with test tools (and Debian's
+                          # Chromium for the console's browser tests), run the whole suite
     python3 dev.py bench  # run the benchmarks in bench/ (not part of the tests)
 
 Arguments after the first are passed on (`python3 dev.py run --port 4600`).
@@ -40,6 +41,26 @@ def setup(extras: str) -> None:
         stamp.touch()
 
 
+CHROMIUM = Path(os.environ.get("EXECROLE_CHROMIUM", "/usr/bin/chromium"))
+
+
+def ensure_chromium() -> None:
+    """The console's browser tests drive Debian's Chromium (package `chromium`); install it
+    when it is missing and this machine can (root with apt-get). No browser download from
+    the internet: Playwright is pointed at this executable."""
+    if CHROMIUM.exists():
+        return
+    apt = Path("/usr/bin/apt-get")
+    if not apt.exists() or os.geteuid() != 0:
+        raise SystemExit(f"the console tests need Chromium at {CHROMIUM}: install Debian's "
+                         "`chromium` package (or set EXECROLE_CHROMIUM to a Chromium binary)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print("+ apt-get install chromium (for the console's browser tests)", flush=True)
+    for cmd in (["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]):
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
 def main() -> int:
     what = sys.argv[1] if len(sys.argv) > 1 else "run"
     rest = sys.argv[2:]
@@ -53,6 +74,7 @@ def main() -> int:
             os.execv(exe, [exe, command, *rest])
         elif what == "test":
             setup("[dev]")
+            ensure_chromium()
             sh(PY, "-m", "ruff", "check", "src", "tests", "bench", "dev.py")
             sh(PY, "-m", "mypy")
             sh(PY, "-m", "pytest", *rest)

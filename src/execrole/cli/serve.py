@@ -7,8 +7,6 @@ import configparser
 import json
 import os
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,54 +220,26 @@ def cmd_account_list(args: argparse.Namespace) -> int:
 
 
 def _since(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text and text[-1] in units and text[:-1].isdigit():
-        return time.time() - int(text[:-1]) * units[text[-1]]
+    from ..decisionlog import parse_since
+
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_since(text)
     except ValueError:
         raise SystemExit(f"execrole: --since wants an ISO 8601 time or an age like 10m, "
                          f"not {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    from ..decisionlog import Filters, query
+    from ..decisionlog import entry as log_entry
+
     db = open_database(_dir(args))
-    where: list[str] = []
-    values: list[object] = []
-    if args.principal:
-        where.append("principal LIKE ?")
-        values.append(f"%{args.principal}%")
-    if args.action:
-        where.append("lower(action) = lower(?)")
-        values.append(args.action)
-    if args.decision == "deny":
-        where.append("decision != 'allow'")
-    elif args.decision:
-        where.append("decision = ?")
-        values.append(args.decision)
-    if args.since:
-        where.append("time >= ?")
-        values.append(_since(args.since))
-    if args.job:
-        # Sources are resource ARNs; SageMaker writes the name lower-cased in them.
-        where.append("(source = ? OR source LIKE ?)")
-        values += [args.job, f"arn:aws:sagemaker:%/{args.job.lower()}"]
-    sql = "SELECT * FROM decisions"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ?"
-    values.append(args.limit)
-    rows = list(reversed(db.query(sql, tuple(values))))
+    filters = Filters(principal=args.principal or "", action=args.action or "",
+                      decision=args.decision or "",
+                      since=_since(args.since) if args.since else None, job=args.job or "")
+    rows = list(reversed(query(db, filters, args.limit)))
     for r in rows:
-        entry = {"time": datetime.fromtimestamp(r["time"], UTC).isoformat(timespec="milliseconds"),
-                 "request_id": r["request_id"], "principal": r["principal"],
-                 "action": r["action"], "resource": r["resource"], "decision": r["decision"],
-                 "denied_by": json.loads(r["denied_by"]),
-                 "statements": json.loads(r["statements"]), "message": r["message"],
-                 "source": r["source"]}
+        entry = log_entry(r)
         if args.json:
             print(json.dumps(entry))
         else:

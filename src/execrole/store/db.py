@@ -456,6 +456,10 @@ MIGRATIONS: list[str] = [
         expires REAL NOT NULL
     )
     """,
+    # 10: the decisions taken for one job (the console's job pages, execrole log --job)
+    """
+    CREATE INDEX decisions_source ON decisions(source, time)
+    """,
 ]
 
 
