@@ -101,6 +101,11 @@ class ConsoleApp:
         self.env.globals.update(url=url, prefix=PREFIX)
         self.env.filters.update(_filters())
 
+    def warm(self) -> None:
+        """Compile every template once (at server start, not on a user's first visit)."""
+        for name in self.env.list_templates(extensions=["html"]):
+            self.env.get_template(name)
+
     # --- rendering -------------------------------------------------------------------------
 
     def render(self, template: str, page: Page | None, **values: Any) -> str:
