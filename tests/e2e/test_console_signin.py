@@ -81,3 +81,34 @@ def test_loopback_only_unless_configured(tmp_path: Any) -> None:
             assert status == expected, body
     finally:
         db.close()
+
+
+def test_sessions_expire_and_end_with_their_key(tmp_path: Any) -> None:
+    """A session past its expiry, or whose access key was deleted, is signed out: the next
+    page is the sign-in form (docs/console.md, Security)."""
+    from execrole.console.sessions import COOKIE, Sessions
+    from execrole.services.credentials import create_account
+    from execrole.store import Database
+    from execrole.wire.app import EndpointApp
+
+    db = Database(tmp_path / "execrole.db")
+    try:
+        key, secret = create_account(db, "111122223333")
+        app = EndpointApp(db)
+        sessions = Sessions(db)
+
+        def home(token: str) -> int:
+            status, _, _ = app.console.handle("GET", "/_execrole/console/", "",
+                                              {"cookie": f"{COOKIE}={token}"}, b"", "127.0.0.1")
+            return status
+
+        token = sessions.sign_in(key, secret)
+        assert home(token) == 200
+        db.execute("UPDATE console_sessions SET expires = 0")
+        assert home(token) == 303  # to the sign-in page
+        token = sessions.sign_in(key, secret)
+        assert home(token) == 200
+        db.execute("DELETE FROM access_keys WHERE access_key_id=?", (key,))
+        assert home(token) == 303
+    finally:
+        db.close()
