@@ -102,6 +102,51 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.stop()
 
 
+# --- SageMaker jobs: images, planned roles, log streams -------------------------------------
+
+def push_image(server: Server, uri: str, directory: Path, entrypoint: str) -> None:
+    """`execrole image push` (src/execrole/cli/image.py) as the root key; the repository
+    must exist first."""
+    pushed = subprocess.run(
+        [sys.executable, "-m", "execrole", "image", "push", uri, "--dir", str(directory),
+         "--entrypoint", entrypoint, "--endpoint", server.url, "--data-dir",
+         str(server.data_dir)], env=server.env(), capture_output=True, text=True, timeout=120)
+    assert pushed.returncode == 0, pushed.stderr
+
+
+def planned_role(server: Server, api: str, request: dict[str, Any], name: str, *,
+                 account: str, drop: tuple[str, ...] = (),
+                 kms_inputs: tuple[str, ...] = ()) -> str:
+    """A role with the planner's least-privilege trust and permissions for `request`, minus
+    the actions in `drop`; its ARN."""
+    import copy
+
+    from execrole.planner.plan import plan
+
+    p = plan(api, request, account=account, region="us-east-1", kms_inputs=kms_inputs)
+    policy = copy.deepcopy(p.role_policy)
+    for st in policy["Statement"]:
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        st["Action"] = [a for a in actions if a not in drop]
+    policy["Statement"] = [st for st in policy["Statement"] if st["Action"]]
+    iam: Any = server.client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
+        p.trust_policy))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="least", PolicyDocument=json.dumps(policy))
+    return str(arn)
+
+
+def job_log_lines(server: Server, group: str, name: str) -> list[str]:
+    """The lines of a job's one log stream `<job>/algo-1-<epoch>` in `group`."""
+    logs: Any = server.client("logs")
+    streams = logs.describe_log_streams(logGroupName=group,
+                                        logStreamNamePrefix=f"{name}/")["logStreams"]
+    assert len(streams) == 1 and streams[0]["logStreamName"].startswith(f"{name}/algo-1-")
+    return [e["message"] for e in logs.get_log_events(
+        logGroupName=group, logStreamName=streams[0]["logStreamName"],
+        startFromHead=True)["events"]]
+
+
 # --- the console in a real browser (Debian's Chromium, driven by Playwright) -----------------
 
 CHROMIUM = os.environ.get("EXECROLE_CHROMIUM", "/usr/bin/chromium")

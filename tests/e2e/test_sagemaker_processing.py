@@ -13,19 +13,13 @@ training jobs, which SageMaker also gives processing jobs (docs/fidelity.md).
 
 from __future__ import annotations
 
-import copy
-import json
 import sqlite3
-import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import Server
-
-from execrole.planner.plan import plan
+from conftest import Server, job_log_lines, planned_role, push_image
 
 REGION = "us-east-1"
 BUCKET = "sagemaker-processing-data"
@@ -71,11 +65,7 @@ def env(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     image = f"{account}.dkr.ecr.{REGION}.amazonaws.com/processor:1"
     files = tmp_path_factory.mktemp("processor")
     (files / "process.py").write_text(PROCESS_SCRIPT)
-    # `execrole image push` (src/execrole/cli/image.py): the repository must exist first.
-    subprocess.run([sys.executable, "-m", "execrole", "image", "push", image, "--dir",
-                    str(files), "--entrypoint", "python process.py", "--endpoint", server.url,
-                    "--data-dir", str(server.data_dir)], check=True, capture_output=True,
-                   env=server.env())
+    push_image(server, image, files, "python process.py")
     return {"account": account, "image": image}
 
 
@@ -103,18 +93,8 @@ def _request(env: dict[str, Any], name: str, role: str, *, mode: str = "ok",
 
 def _role(server: Server, env: dict[str, Any], name: str, request: dict[str, Any], *,
           drop: tuple[str, ...] = ()) -> str:
-    """A role with the planner's least-privilege documents for `request`, minus `drop`."""
-    p = plan("CreateProcessingJob", request, account=env["account"], region=REGION)
-    policy = copy.deepcopy(p.role_policy)
-    for st in policy["Statement"]:
-        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
-        st["Action"] = [a for a in actions if a not in drop]
-    policy["Statement"] = [st for st in policy["Statement"] if st["Action"]]
-    iam: Any = server.client("iam")
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
-        p.trust_policy))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=name, PolicyName="least", PolicyDocument=json.dumps(policy))
-    return str(arn)
+    return planned_role(server, "CreateProcessingJob", request, name, account=env["account"],
+                        drop=drop)
 
 
 def _start(server: Server, env: dict[str, Any], name: str, *, drop: tuple[str, ...] = (),
@@ -138,13 +118,7 @@ def _wait(server: Server, name: str, timeout: float = 60) -> dict[str, Any]:
 
 
 def _log_lines(server: Server, name: str) -> list[str]:
-    logs: Any = server.client("logs")
-    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
-                                        logStreamNamePrefix=f"{name}/")["logStreams"]
-    assert len(streams) == 1 and streams[0]["logStreamName"].startswith(f"{name}/algo-1-")
-    return [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/ProcessingJobs",
-        logStreamName=streams[0]["logStreamName"], startFromHead=True)["events"]]
+    return job_log_lines(server, "/aws/sagemaker/ProcessingJobs", name)
 
 
 def _error(e: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

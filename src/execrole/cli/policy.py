@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..cases import Case, CaseError, iter_case_files, load_file, mismatches, result_of
-from ..catalog.actions import unknown_action_warning
+from ..catalog.actions import policy_warnings
 from ..policy import PolicyError, PolicyType, parse_policy
 
 _TYPES = [t.value for t in PolicyType]
@@ -75,12 +75,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except PolicyError as e:
         print(f"{e.code}: {e.message}")
         return 1
-    for st in policy.statements:
-        for action in (st.actions or ()) + (st.not_actions or ()):
-            warning = unknown_action_warning(action)
-            if warning:
-                where = f"statement {st.index}" + (f" ({st.sid})" if st.sid else "")
-                print(f"warning: {where}: {warning}", file=sys.stderr)
+    for warning in policy_warnings(policy):
+        print(warning, file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ to where those live here; the job's process also gets `SM_ROOT`, the directory s
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 OPT_ML = "/opt/ml"
+HOST = "algo-1"  # the one host a job runs on here
 
 
 def local_path(path: str, root: Path, image: Path) -> str:
@@ -71,3 +73,13 @@ def environment(config: Mapping[str, Any], extra: Mapping[str, str], root: Path,
     env["SM_ROOT"] = str(root)
     env["PYTHONUNBUFFERED"] = "1"  # lines reach the log stream as they are printed
     return env
+
+
+def write_resource_config(config_dir: Path, instance_type: str) -> None:
+    """resourceconfig.json: one host, one instance group (training and processing alike)."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "resourceconfig.json").write_text(json.dumps({
+        "current_host": HOST, "hosts": [HOST], "current_group_name": "homogeneousCluster",
+        "current_instance_type": instance_type, "network_interface_name": "eth0",
+        "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                             "instance_type": instance_type, "hosts": [HOST]}]}))

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from . import container, transfer
+from .container import HOST
 from .cwlogs import LogStream
 from .jobrun import JobContext, JobFailure, StopKind, Stopped
+from .supervisor import SERVER_STOPPED
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
-HOST = "algo-1"
 EXIT_MESSAGE_BYTES = 1024  # "the ExitMessage ... contains the first 1 KB of this file"
 # What processingjobconfig.json and DescribeProcessingJob show for an S3 input whose request
 # left them out (the processingjobconfig.json example of the contract page).
@@ -54,12 +55,7 @@ def _config_files(ctx: JobContext, root: Path) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "processingjobconfig.json").write_text(json.dumps(config, default=str))
     cluster = (req.get("ProcessingResources") or {}).get("ClusterConfig") or {}
-    instance_type = cluster.get("InstanceType", "ml.m5.xlarge")
-    (config_dir / "resourceconfig.json").write_text(json.dumps({
-        "current_host": HOST, "hosts": [HOST], "current_instance_type": instance_type,
-        "current_group_name": "homogeneousCluster", "network_interface_name": "eth0",
-        "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                             "instance_type": instance_type, "hosts": [HOST]}]}))
+    container.write_resource_config(config_dir, cluster.get("InstanceType", "ml.m5.xlarge"))
 
 
 def _download_inputs(ctx: JobContext, root: Path, image: Path) -> None:
@@ -135,15 +131,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
     stream = LogStream(ctx, LOG_GROUP, f"{ctx.name}/{HOST}-{int(ctx.started)}")
     ended: dict[str, Any] = {}
     try:
-        vpc = (req.get("NetworkConfig") or {}).get("VpcConfig")
-        if vpc:
-            transfer.create_interfaces(ctx, vpc)
-        volume_key = ((req.get("ProcessingResources") or {}).get("ClusterConfig") or {}).get(
-            "VolumeKmsKeyId")
-        if volume_key:
-            transfer.grant_volume_key(ctx, volume_key)
-        stream.open()
-        ctx.cleanups.append(stream.close)
+        cluster = (req.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+        transfer.start_instance(ctx, stream, (req.get("NetworkConfig") or {}).get("VpcConfig"),
+                                cluster.get("VolumeKmsKeyId"))
         ctx.check_stop()
         ctx.status(ProcessingStartTime=time.time())
         _download_inputs(ctx, root, image)
@@ -167,8 +157,6 @@ def run(ctx: JobContext) -> dict[str, Any]:
         return {"status": "Completed", "set": _end(ended)}
     except Stopped as s:
         if s.kind == StopKind.SHUTDOWN:
-            from .supervisor import SERVER_STOPPED
-
             return {"status": "Failed", "reason": SERVER_STOPPED, "set": ended}
         return _stopped(s.kind, _end(ended))
 

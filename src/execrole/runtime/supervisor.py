@@ -22,11 +22,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from ..store import Database
 
 log = logging.getLogger("execrole.jobs")
 
@@ -55,16 +53,14 @@ class Job:
     spec: Spec  # what the agent needs (agent.py reads it), or how to make it at start
     process: subprocess.Popen[bytes] | None = None
     stop_requested: bool = False
-    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 Apply = Callable[[str, str, dict[str, Any]], None]  # (kind, arn, event)
 
 
 class Supervisor:
-    def __init__(self, db: Database, jobs_dir: Path, *, endpoint: str, limit: int,
-                 apply: Apply, python: str = sys.executable) -> None:
-        self.db = db
+    def __init__(self, jobs_dir: Path, *, endpoint: str, limit: int, apply: Apply,
+                 python: str = sys.executable) -> None:
         self.endpoint = endpoint  # the URL agents and jobs call the endpoint at
         self.jobs_dir = jobs_dir
         self.limit = max(1, limit)

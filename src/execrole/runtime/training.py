@@ -22,12 +22,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import container, transfer
+from .container import HOST
 from .cwlogs import LogStream
 from .jobrun import JobContext, JobFailure, StopKind, Stopped
+from .supervisor import SERVER_STOPPED
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 METRIC_NAMESPACE = "/aws/sagemaker/TrainingJobs"
-HOST = "algo-1"
 
 
 def _checkpoint_dir(local: str, root: Path) -> Path:
@@ -60,12 +61,8 @@ def _config_files(ctx: JobContext, paths: dict[str, Path]) -> None:
         "RecordWrapperType": c.get("RecordWrapperType", "None")}
         for c in req.get("InputDataConfig") or []}
     (paths["config"] / "inputdataconfig.json").write_text(json.dumps(channels))
-    instance_type = (req.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large")
-    (paths["config"] / "resourceconfig.json").write_text(json.dumps({
-        "current_host": HOST, "hosts": [HOST], "current_group_name": "homogeneousCluster",
-        "current_instance_type": instance_type, "network_interface_name": "eth0",
-        "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                             "instance_type": instance_type, "hosts": [HOST]}]}))
+    container.write_resource_config(
+        paths["config"], (req.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large"))
 
 
 def _sm_environment(ctx: JobContext, paths: dict[str, Path], code: Path | None
@@ -199,13 +196,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     ended: dict[str, Any] = {}
     try:
         ctx.status("Starting", "Preparing the instances for training")
-        if req.get("VpcConfig"):
-            transfer.create_interfaces(ctx, req["VpcConfig"])
-        volume_key = (req.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
-        if volume_key:
-            transfer.grant_volume_key(ctx, volume_key)
-        stream.open()
-        ctx.cleanups.append(stream.close)
+        transfer.start_instance(ctx, stream, req.get("VpcConfig"),
+                                (req.get("ResourceConfig") or {}).get("VolumeKmsKeyId"))
         ctx.check_stop()
         ctx.status("Downloading", "Downloading input data", TrainingStartTime=time.time())
         for channel in req.get("InputDataConfig") or []:
@@ -255,8 +247,6 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 "set": ended}
     except Stopped as s:
         if s.kind == StopKind.SHUTDOWN:
-            from .supervisor import SERVER_STOPPED
-
             return {"status": "Failed", "reason": SERVER_STOPPED, "set": ended}
         ended.setdefault("TrainingEndTime", time.time())
         return _stopped(s.kind, ended)

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .cwlogs import LogStream
 from .jobrun import JobContext, JobFailure, error_text
 
 DOWNLOAD = "ClientError: Data download failed:"
@@ -206,3 +207,15 @@ def grant_volume_key(ctx: JobContext, key: str) -> None:
         raise JobFailure(f"ClientError: Unable to use the KMS key {key} to encrypt the job's "
                          f"storage volume as the execution role ({error_text(e)})") from None
     ctx.cleanups.append(lambda: kms.retire_grant(KeyId=key, GrantId=grant["GrantId"]))
+
+
+def start_instance(ctx: JobContext, stream: LogStream, vpc: dict[str, Any] | None,
+                   volume_key: str | None) -> None:
+    """What SageMaker does before it reads any data, in its order: the network interface of
+    a VPC job, the grant on the volume key, the log stream."""
+    if vpc:
+        create_interfaces(ctx, vpc)
+    if volume_key:
+        grant_volume_key(ctx, volume_key)
+    stream.open()
+    ctx.cleanups.append(stream.close)

@@ -72,6 +72,23 @@ def lookup(db: Database, access_key_id: str) -> KeyRecord | None:
     return KeyRecord(row["secret"], caller, row["token"], row["expires"])
 
 
+def assumed_role_data(role: dict[str, Any], session_name: str, *,
+                      session_policies: dict[str, Any] | None = None,
+                      tags: dict[str, str] | None = None, transitive: list[str] | None = None,
+                      source_identity: str | None = None, chained: bool = False,
+                      issued: str, **extra: Any) -> dict[str, Any]:
+    """The record of an assumed-role session (`assumed-role/<role>/<session>`): what the
+    caller of a request signed with its credentials is."""
+    account = role["Arn"].split(":")[4]
+    return {"kind": "assumed-role",
+            "arn": f"arn:aws:sts::{account}:assumed-role/{role['RoleName']}/{session_name}",
+            "role_name": role["RoleName"], "role_arn": role["Arn"], "role_id": role["RoleId"],
+            "session_name": session_name, "session_policies": session_policies,
+            "tags": dict(tags or {}), "transitive": list(transitive or []),
+            "source_identity": source_identity, "issued": issued,
+            "user_id": f"{role['RoleId']}:{session_name}", "chained": chained, **extra}
+
+
 def create_session(db: Database, account: str, data: dict[str, Any],
                    duration: int) -> dict[str, Any]:
     key, secret = new_id("temporary_key", 20), new_secret()

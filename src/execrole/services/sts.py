@@ -17,7 +17,7 @@ from ..policy import PolicyError, PolicyType, parse_policy
 from ..store import Database
 from .authz import AccessControl
 from .base import AWSError, Call, iso
-from .credentials import create_session
+from .credentials import assumed_role_data, create_session
 
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)$")
@@ -101,17 +101,14 @@ class STSService:
             transitive = set(caller.session.get("transitive", []))
             carried = {k: v for k, v in (caller.session.get("tags") or {}).items()
                        if k in transitive}
-        session_name_arn = f"arn:aws:sts::{account}:assumed-role/{role['RoleName']}/{session_name}"
         issued = iso(datetime.now(UTC))
-        data = {"kind": "assumed-role", "arn": session_name_arn, "role_name": role["RoleName"],
-                "role_arn": role["Arn"], "role_id": role["RoleId"],
-                "session_name": session_name, "session_policies": session_policies,
-                "tags": {**carried, **tags},
-                "transitive": sorted(set(p.get("TransitiveTagKeys") or []) | set(carried)),
-                "source_identity": p.get("SourceIdentity")
-                or (caller.session or {}).get("source_identity"),
-                "issued": issued, "user_id": f"{role['RoleId']}:{session_name}",
-                "chained": chained}
+        data = assumed_role_data(
+            role, session_name, session_policies=session_policies, tags={**carried, **tags},
+            transitive=sorted(set(p.get("TransitiveTagKeys") or []) | set(carried)),
+            source_identity=p.get("SourceIdentity")
+            or (caller.session or {}).get("source_identity"),
+            chained=chained, issued=issued)
+        session_name_arn = data["arn"]
         credentials = create_session(self.db, account, data, duration)
         role.setdefault("RoleLastUsed", {})
         role["RoleLastUsed"] = {"LastUsedDate": issued, "Region": call.region}

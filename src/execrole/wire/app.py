@@ -90,7 +90,7 @@ class EndpointApp:
         """Run SageMaker jobs as local processes that call back at `endpoint` (execrole
         serve sets this up; without it, jobs are accepted and stay queued)."""
         sagemaker = self.providers["sagemaker"]
-        self.jobs = Supervisor(self.db, jobs_dir, endpoint=endpoint, limit=limit,
+        self.jobs = Supervisor(jobs_dir, endpoint=endpoint, limit=limit,
                                apply=sagemaker.runtime_apply)
         sagemaker.runtime = self.jobs
         return self.jobs

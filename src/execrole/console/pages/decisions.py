@@ -30,15 +30,16 @@ DECISION_CHOICES = [("", "any"), ("allow", "allow"), ("deny", "any deny"),
 FILTER_FIELDS = ("principal", "action", "resource", "decision", "since", "job")
 
 
-def may_read_log(page: Page) -> bool:
-    """The visibility rule above: the engine decides GATE_ACTION on "*" for the caller."""
+def may_read_log(page: Page, resource: str = "*") -> bool:
+    """The visibility rule above: the engine decides GATE_ACTION on `resource` ("*" for the
+    whole log; a job's page asks about the job's execution role) for the caller."""
     caller = page.caller
     access = page.console.endpoint.access
     call = Call(caller, page.console.endpoint.default_region, "console-gate",
                 page.request.client)
     context = global_context(call, access.principal_tags(caller))
     decision = access.policies.authorizer(caller).authorize(
-        Request(caller.arn, GATE_ACTION, "*", caller.account, context))
+        Request(caller.arn, GATE_ACTION, resource, caller.account, context))
     return bool(decision.allowed)
 
 

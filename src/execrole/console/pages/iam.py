@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from ...catalog.actions import unknown_action_warning
+from ...catalog.actions import policy_warnings
 from ...policy import PolicyError, PolicyType, parse_policy
 from ...services.base import AWSError
 from .. import Page
@@ -95,14 +95,7 @@ def validate_document(text: str) -> tuple[list[str], list[str]]:
         policy = parse_policy(text, PolicyType.IDENTITY)
     except PolicyError as e:
         return [f"{e.code}: {e.message}"], []
-    warnings = []
-    for st in policy.statements:
-        for action in (st.actions or ()) + (st.not_actions or ()):
-            warning = unknown_action_warning(action)
-            if warning:
-                where = f"statement {st.index}" + (f" ({st.sid})" if st.sid else "")
-                warnings.append(f"warning: {where}: {warning}")
-    return [], warnings
+    return [], policy_warnings(policy)
 
 
 # --- roles list -----------------------------------------------------------------------------

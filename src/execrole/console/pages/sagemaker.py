@@ -10,22 +10,22 @@ call per page and never a Describe per row (hundreds of jobs on a busy day).
 Who may read a job's decisions: the decision log is the engine's record of what the job's
 execution role was allowed and denied, i.e. what `iam:SimulatePrincipalPolicy` on that role
 would reveal. So the rule is: the account's root user always; any other principal when the
-engine allows it `iam:SimulatePrincipalPolicy` on the job's execution role ARN (decided
-with the principal's own policies, and logged like every decision, with source "console").
+engine allows it `iam:SimulatePrincipalPolicy` on the job's execution role ARN (the
+decision log page's rule, pages/decisions.py, asked about that role).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from ...services.base import AWSError, Call
+from ...services.base import AWSError
 from .. import Page
 from ..web import Response, quoted, redirect, route, url
+from .decisions import may_read_log
 
 NAV: list[tuple[str, str]] = [("Notebook instances", "/sagemaker/notebooks"),
                               ("Training jobs", "/sagemaker/training-jobs"),
@@ -217,17 +217,8 @@ def _events(page: Page, kind: JobKind, name: str, stream: str,
 # --- the decisions taken on a job's behalf -----------------------------------------------------
 
 def _may_read_decisions(page: Page, role_arn: str) -> bool:
-    """The rule of the module docstring, decided by the engine."""
-    caller = page.caller
-    if caller.is_root:
-        return True
-    if not role_arn:
-        return False
-    call = Call(caller, page.console.endpoint.default_region, str(uuid.uuid4()),
-                page.request.client, False, "execrole-console")
-    decision = page.console.endpoint.access.decide(
-        call, "iam:SimulatePrincipalPolicy", role_arn, {}, source="console")
-    return bool(decision.allowed)
+    """The rule of the module docstring: the decision log's, asked about the job's role."""
+    return bool(role_arn) and may_read_log(page, role_arn)
 
 
 def _epoch(value: Any) -> float | None:

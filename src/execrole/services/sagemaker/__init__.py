@@ -12,7 +12,6 @@ aws:ResourceTag/*.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ...catalog import sagemaker as catalog
@@ -53,11 +52,6 @@ class SageMakerService(Models, Tuning, Training, Processing, AutoML, Notebooks, 
         context = {f"aws:ResourceTag/{t['Key']}": t["Value"] for t in tags}
         return ResourceSide(resource=resource, context=context or None)
 
-    def tags_of(self, arn: str) -> list[dict[str, str]]:
-        # Only the tags, read by SQLite: this runs for every authorization of a resource.
-        row = self.db.one("SELECT json_extract(data, '$.Tags') AS tags FROM "
-                          "sagemaker_resources WHERE arn=?", (arn,))
-        return [] if row is None or not row["tags"] else list(json.loads(row["tags"]))
 
 
 __all__ = ["SageMakerService", "validation"]

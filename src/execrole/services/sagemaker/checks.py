@@ -69,11 +69,11 @@ class RoleChecks:
                 self.access.require(call, "iam:PassRole", req.resource, context,
                                     error_code="AccessDeniedException")
         for role_arn in catalog.role_arns_of(api, dict(params)):
-            role = self._assume(call, role_arn, resource_arn)
+            role = self.assume(call, role_arn, resource_arn)
             for image in images:
-                self._pull(call, role, image, resource_arn)
+                self.pull(call, role, image, resource_arn)
 
-    def _role(self, role_arn: str) -> dict[str, Any] | None:
+    def role_of(self, role_arn: str) -> dict[str, Any] | None:
         parts = role_arn.split(":")
         if len(parts) != 6 or not parts[5].startswith("role/"):
             return None
@@ -82,20 +82,17 @@ class RoleChecks:
             return None
         return role
 
-    def _assume(self, call: Call, role_arn: str, resource_arn: str) -> dict[str, Any]:
-        role = self._role(role_arn)
-        if role is None:
-            raise could_not_assume(role_arn)
-        service = Call(Caller(SAGEMAKER, ""), call.region, call.request_id, call.source_ip,
-                       True, call.user_agent, call.time)
-        if not self.trust_allows(service, role, call, resource_arn):
+    def assume(self, call: Call, role_arn: str, resource_arn: str) -> dict[str, Any]:
+        role = self.role_of(role_arn)
+        if role is None or not self.trust_allows(call, role, resource_arn):
             raise could_not_assume(role_arn)
         return role
 
-    def trust_allows(self, service: Call, role: dict[str, Any], call: Call,
-                     resource_arn: str) -> bool:
-        """Whether the role's trust policy lets SageMaker assume it for this resource (with
-        the confused-deputy keys of the account and resource it acts for)."""
+    def trust_allows(self, call: Call, role: dict[str, Any], resource_arn: str) -> bool:
+        """Whether the role's trust policy lets SageMaker assume it for this resource, on
+        behalf of the caller's account (with the confused-deputy keys)."""
+        service = Call(Caller(SAGEMAKER, ""), call.region, call.request_id, call.source_ip,
+                       True, call.user_agent, call.time)
         try:
             trust = parse_policy(role["AssumeRolePolicyDocument"], PolicyType.TRUST,
                                  name=f"{role['RoleName']} trust policy", managed=False)
@@ -108,7 +105,7 @@ class RoleChecks:
                                       source=resource_arn)
         return decision.allowed
 
-    def _pull(self, call: Call, role: dict[str, Any], image: str, resource_arn: str) -> None:
+    def pull(self, call: Call, role: dict[str, Any], image: str, resource_arn: str) -> None:
         m = _IMAGE.match(image)
         if m is None:
             raise validation(f"Image {image} is not a valid ECR image URI.")

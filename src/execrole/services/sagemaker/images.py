@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..base import AWSError, Call
-from .resources import Resources, as_datetimes, in_use, not_found, pick, resource_arn
+from .resources import Resources, described, in_use, not_found, pick, resource_arn
 from .resources import validation as validation_error
 from .service import Base
 from .studio import trust_source
@@ -49,11 +49,6 @@ def image_missing(arn: str) -> AWSError:
 
 def version_missing(arn: str) -> AWSError:
     return not_found(f"Image version {arn} does not exist.")
-
-
-def _public(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(as_datetimes({k: v for k, v in doc.items()
-                              if not k.startswith("_") and k != "Tags"}))
 
 
 def _list_query(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +117,7 @@ class Images(Base):
         return {"ImageArn": arn}
 
     def DescribeImage(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        return _public(self._image(call, p["ImageName"]))
+        return described(self._image(call, p["ImageName"]))
 
     def ListImages(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         return self.images.listing(call, _list_query(p), name_key="ImageName",
@@ -189,14 +184,14 @@ class Images(Base):
         source = trust_source(call, "CreateImage", {"ImageName": image["ImageName"],
                                                     "RoleArn": image["RoleArn"]}, version_arn)
         try:
-            role = self.checks._assume(call, image["RoleArn"], source)
-            self.checks._pull(call, role, base_image, version_arn)
+            role = self.checks.assume(call, image["RoleArn"], source)
+            self.checks.pull(call, role, base_image, version_arn)
         except AWSError as e:
             return e.message
         return None
 
     def DescribeImageVersion(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        return _public(self._version(call, p["ImageName"], p))
+        return described(self._version(call, p["ImageName"], p))
 
     def ListImageVersions(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         name = p["ImageName"]

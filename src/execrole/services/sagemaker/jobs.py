@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from ...runtime.supervisor import RUNNING, StartFailure
-from ..base import AWSError, Call, Caller
-from ..credentials import create_session
-from .checks import SAGEMAKER
+from ..base import AWSError, Call, Caller, iso, utc_now
+from ..credentials import assumed_role_data, create_session
 from .resources import Resources
 from .service import Base
 
@@ -51,6 +51,12 @@ def name_in_use(what: str, arn: str) -> AWSError:
     return AWSError("ResourceInUse", f"{what.capitalize()} names must be unique within an AWS "
                     f"account and region, and a {what} with this name already exists ({arn})",
                     400)
+
+
+def rejected(kind: str, status: str) -> AWSError:
+    """A Stop or Delete the job's status does not allow (StopTrainingJob's text)."""
+    return AWSError("ValidationException", "The request was rejected because the "
+                    f"{kind.replace('-', ' ')} is in status {status}.", 400)
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +109,28 @@ class Jobs(Base):
 
         Resources(self.db, kind).update(arn, change)
 
+    def stop_job(self, call: Call, kind: str, name: str, missing: AWSError) -> None:
+        """StopTrainingJob / StopProcessingJob: an InProgress job becomes Stopping and its
+        runtime stops it (one still waiting for a slot ends Stopped at once)."""
+        fields = JOB_FIELDS[kind]
+        doc = Resources(self.db, kind).of(call, name)
+        if doc is None:
+            raise missing
+        if doc[fields.status] != "InProgress":
+            raise rejected(kind, doc[fields.status])
+
+        def stopping(d: dict[str, Any]) -> None:
+            now = time.time()
+            d[fields.status] = "Stopping"
+            if fields.secondary:
+                transition(d, "Stopping", "Stopping the training job", now)
+            d["LastModifiedTime"] = now
+
+        arn = str(doc[ARN_KEY[kind]])
+        Resources(self.db, kind).update(arn, stopping)
+        if self.runtime is None or not self.runtime.stop(arn):
+            self.runtime_apply(kind, arn, {"event": "stopped_before_start"})
+
     def delete_job(self, call: Call, kind: str, name: str, missing: AWSError) -> None:
         """DeleteTrainingJob / DeleteProcessingJob: only a job in a terminal state (Completed,
         Failed, Stopped) goes, with all its metadata; its name is free again (API
@@ -113,9 +141,7 @@ class Jobs(Base):
             raise missing
         status = doc[JOB_FIELDS[kind].status]
         if status in RUNNING:
-            what = kind.replace("-", " ")
-            raise AWSError("ValidationException", "The request was rejected because the "
-                           f"{what} is in status {status}.", 400)
+            raise rejected(kind, status)
         jobs.delete(call, name)
 
     def submit_job(self, call: Call, kind: str, arn: str, name: str, p: dict[str, Any]
@@ -141,24 +167,14 @@ class Jobs(Base):
                      ) -> dict[str, Any]:
         """Credentials of the role session SageMaker opens for a job, after the trust policy
         lets it (checked again when the job starts: the role may have changed since)."""
-        service = Call(Caller(SAGEMAKER, ""), call.region, call.request_id, call.source_ip,
-                       True, call.user_agent)
-        role = self.checks._role(role_arn)
-        trust_ok = role is not None and self.checks.trust_allows(service, role, call,
-                                                                 source_arn)
-        if not trust_ok or role is None:
+        role = self.checks.role_of(role_arn)
+        now = replace(call, time=datetime.now(UTC))  # when the job starts
+        if role is None or not self.checks.trust_allows(now, role, source_arn):
             raise StartFailure(f"ClientError: SageMaker was unable to assume the role "
                                f"'{role_arn}'")
         account = role_arn.split(":")[4]
-        data = {"kind": "assumed-role",
-                "arn": f"arn:aws:sts::{account}:assumed-role/{role['RoleName']}/{SESSION_NAME}",
-                "role_name": role["RoleName"], "role_arn": role["Arn"],
-                "role_id": role["RoleId"], "session_name": SESSION_NAME,
-                "session_policies": None, "tags": {}, "transitive": [],
-                "source_identity": None, "issued": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                 time.gmtime()),
-                "user_id": f"{role['RoleId']}:{SESSION_NAME}", "chained": False,
-                "source_arn": source_arn}
+        data = assumed_role_data(role, SESSION_NAME, source_arn=source_arn,
+                                 issued=iso(utc_now()))
         creds = create_session(self.db, account, data, duration)
         return {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
 

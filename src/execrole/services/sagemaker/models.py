@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..base import Call
-from .resources import Resources, as_datetimes, pick, resource_arn, validation
+from .resources import Resources, described, pick, resource_arn, validation
 from .service import Base
 
 
@@ -43,9 +43,7 @@ class Models(Base):
         if model is None:
             arn = resource_arn(call, "model", p["ModelName"])
             raise validation(f'Could not find model "{arn}".')
-        out = {k: v for k, v in model.items() if k != "Tags"}
-        out.setdefault("EnableNetworkIsolation", False)
-        return dict(as_datetimes(out))
+        return {"EnableNetworkIsolation": False, **described(model)}
 
     def ListModels(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         return self.models.listing(

@@ -43,7 +43,7 @@ from urllib.parse import quote
 from ...runtime.supervisor import StartFailure
 from ..base import AWSError, Call, Caller, iso
 from .jobs import Jobs
-from .resources import Resources, as_datetimes, pick, resource_arn, validation
+from .resources import Resources, described, pick, resource_arn, validation
 
 KIND = "notebook-instance"
 ROUTE = "/_execrole/sagemaker/notebook/"
@@ -110,11 +110,6 @@ def _http_error(status: int, code: str, message: str) -> HttpAnswer:
     return _json(status, {"Error": {"Code": code, "Message": message}})
 
 
-def public(notebook: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored document without execrole's hidden keys and the tags."""
-    return {k: v for k, v in notebook.items() if not k.startswith("_") and k != "Tags"}
-
-
 class Notebooks(Jobs):
     """Mixed into the provider. A Jobs mixin for its role_session: a notebook's session is
     the one SageMaker opens for a job, trust checked again, named `SageMaker`."""
@@ -169,7 +164,7 @@ class Notebooks(Jobs):
         return {"NotebookInstanceArn": arn}
 
     def DescribeNotebookInstance(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        return dict(as_datetimes(public(self._notebook(call, p["NotebookInstanceName"]))))
+        return described(self._notebook(call, p["NotebookInstanceName"]))
 
     def ListNotebookInstances(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         def extra(nb: dict[str, Any]) -> bool:

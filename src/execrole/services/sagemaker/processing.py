@@ -20,8 +20,8 @@ from typing import Any
 
 from ...runtime.processing import S3_INPUT_DEFAULTS
 from ..base import AWSError, Call
-from .jobs import PRIVATE, Jobs, name_in_use, public
-from .resources import Resources, as_datetimes, pick, resource_arn, validation
+from .jobs import PRIVATE, Jobs, name_in_use
+from .resources import Resources, described, pick, resource_arn, validation
 
 KIND = "processing-job"
 PROCESSING_ROOT = "/opt/ml/processing/"  # where every LocalPath must be (the contract page)
@@ -108,9 +108,7 @@ class Processing(Jobs):
         doc = self.processing_jobs.of(call, p["ProcessingJobName"])
         if doc is None:
             raise not_found(p["ProcessingJobName"])
-        out = public(doc)
-        out.pop("Tags", None)  # DescribeProcessingJob has no Tags (ListTags has them)
-        return dict(as_datetimes(out))
+        return described(doc)
 
     def ListProcessingJobs(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         return self.processing_jobs.listing(
@@ -118,22 +116,7 @@ class Processing(Jobs):
             status_key="ProcessingJobStatus", summary=lambda d: pick(d, SUMMARY_KEYS))
 
     def StopProcessingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        doc = self.processing_jobs.of(call, p["ProcessingJobName"])
-        if doc is None:
-            raise not_found(p["ProcessingJobName"])
-        status = doc["ProcessingJobStatus"]
-        if status != "InProgress":
-            raise validation("The request was rejected because the processing job is in "
-                             f"status {status}.")
-        arn = doc["ProcessingJobArn"]
-
-        def stopping(d: dict[str, Any]) -> None:
-            d["ProcessingJobStatus"] = "Stopping"
-            d["LastModifiedTime"] = time.time()
-
-        self.processing_jobs.update(arn, stopping)
-        if self.runtime is None or not self.runtime.stop(arn):
-            self.runtime_apply(KIND, arn, {"event": "stopped_before_start"})
+        self.stop_job(call, KIND, p["ProcessingJobName"], not_found(p["ProcessingJobName"]))
         return {}
 
     def DeleteProcessingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,13 @@ def as_datetimes(value: Any) -> Any:
     return value
 
 
+def described(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document as a Describe call answers it: without execrole's hidden keys
+    (`_...`) and the tags (ListTags has them), times as datetimes."""
+    return dict(as_datetimes({k: v for k, v in doc.items()
+                              if not k.startswith("_") and k != "Tags"}))
+
+
 def _token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
 
@@ -173,13 +180,19 @@ class Resources:
         sort_by = keys.get(str(p.get("SortBy") or "CreationTime"), "CreationTime")
         items.sort(key=lambda i: (i.get(sort_by) is None, i.get(sort_by) or 0),
                    reverse=(p.get("SortOrder") or "Descending") == "Descending")
-        start = _offset(p.get("NextToken"))
-        limit = int(p.get("MaxResults") or 10)
-        page = items[start:start + limit]
-        out: dict[str, Any] = {list_key: [as_datetimes(summary(i)) for i in page]}
-        if start + limit < len(items):
-            out["NextToken"] = _token(start + limit)
-        return out
+        return paginate([summary(i) for i in items], p, list_key)
+
+
+def paginate(items: list[dict[str, Any]], p: Mapping[str, Any], list_key: str,
+             default_limit: int = 10) -> dict[str, Any]:
+    """One page of `items`: `MaxResults` of them (default 10) from the opaque `NextToken`,
+    and the token of the next page when there is one."""
+    start = _offset(p.get("NextToken"))
+    limit = int(p.get("MaxResults") or default_limit)
+    out: dict[str, Any] = {list_key: as_datetimes(items[start:start + limit])}
+    if start + limit < len(items):
+        out["NextToken"] = _token(start + limit)
+    return out
 
 
 def pick(source: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ...catalog import sagemaker as catalog
 from ..base import AWSError, Call
-from .resources import Resources, as_datetimes, in_use, not_found, pick, resource_arn
+from .resources import Resources, described, in_use, not_found, pick, resource_arn
 from .service import Base
 
 DOMAIN = "domain"
@@ -71,11 +71,6 @@ def domain_missing(arn: str) -> AWSError:
 
 def profile_missing(arn: str) -> AWSError:
     return not_found(f"User profile {arn} does not exist.")
-
-
-def _public(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(as_datetimes({k: v for k, v in doc.items()
-                              if not k.startswith("_") and k != "Tags"}))
 
 
 def _merge(current: Mapping[str, Any] | None, update: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,7 +123,7 @@ class Studio(Base):
         return {"DomainArn": arn, "DomainId": domain_id, "Url": url}
 
     def DescribeDomain(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        return _public(self._domain(call, p["DomainId"]))
+        return described(self._domain(call, p["DomainId"]))
 
     def ListDomains(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         return self.domains.listing(call, pick(p, ("NextToken", "MaxResults")),
@@ -198,7 +193,7 @@ class Studio(Base):
         return {"UserProfileArn": arn}
 
     def DescribeUserProfile(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        return _public(self._profile(call, p["DomainId"], p["UserProfileName"]))
+        return described(self._profile(call, p["DomainId"], p["UserProfileName"]))
 
     def ListUserProfiles(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         domain_id = p.get("DomainIdEquals")

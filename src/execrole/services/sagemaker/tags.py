@@ -7,19 +7,25 @@ import json
 from typing import Any
 
 from ..base import Call
-from .resources import validation
+from .resources import paginate, validation
 from .service import Base
 
 MAX_TAGS = 50
 
 
 class Tags(Base):
-    def _tagged(self, arn: str) -> str:
-        row = self.db.one("SELECT kind FROM sagemaker_resources WHERE arn=?", (arn,))
-        if row is None:
-            raise validation(f"Resource {arn} does not exist.") if arn.startswith(
-                "arn:aws:sagemaker:") else validation(f"Invalid ARN: {arn}")
-        return str(row["kind"])
+    def tags_of(self, arn: str) -> list[dict[str, str]]:
+        # Only the tags, read by SQLite: this runs for every authorization of a resource.
+        row = self.db.one("SELECT json_extract(data, '$.Tags') AS tags FROM "
+                          "sagemaker_resources WHERE arn=?", (arn,))
+        return [] if row is None or not row["tags"] else list(json.loads(row["tags"]))
+
+    def _tagged(self, arn: str) -> None:
+        """The resource must exist (and the ARN be SageMaker's)."""
+        if not arn.startswith("arn:aws:sagemaker:"):
+            raise validation(f"Invalid ARN: {arn}")
+        if self.db.one("SELECT 1 FROM sagemaker_resources WHERE arn=?", (arn,)) is None:
+            raise validation(f"Resource {arn} does not exist.")
 
     def _retag(self, arn: str, change: Any) -> None:
         with self.db.transaction() as conn:
@@ -55,11 +61,4 @@ class Tags(Base):
     def ListTags(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         arn = p["ResourceArn"]
         self._tagged(arn)
-        row = self.db.one("SELECT data FROM sagemaker_resources WHERE arn=?", (arn,))
-        tags = list(json.loads(row["data"]).get("Tags") or []) if row else []
-        start = int(p.get("NextToken") or 0) if str(p.get("NextToken") or "0").isdigit() else 0
-        limit = int(p.get("MaxResults") or 50)
-        out: dict[str, Any] = {"Tags": tags[start:start + limit]}
-        if start + limit < len(tags):
-            out["NextToken"] = str(start + limit)
-        return out
+        return paginate(self.tags_of(arn), p, "Tags", default_limit=MAX_TAGS)

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from ..base import AWSError, Call
-from .jobs import PRIVATE, Jobs, name_in_use, public
-from .resources import Resources, pick, resource_arn, validation
+from .jobs import PRIVATE, Jobs, name_in_use
+from .resources import Resources, described, pick, resource_arn, validation
 
 KIND = "training-job"
 _REQUEST_KEYS = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn",
@@ -87,15 +87,7 @@ class Training(Jobs):
         doc = self.training_jobs.of(call, p["TrainingJobName"])
         if doc is None:
             raise not_found()
-        out = public(doc)
-        out.pop("Tags", None)
-        return dict(self._wire(out))
-
-    @staticmethod
-    def _wire(doc: dict[str, Any]) -> Any:
-        from .resources import as_datetimes
-
-        return as_datetimes(doc)
+        return described(doc)
 
     def ListTrainingJobs(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         return self.training_jobs.listing(
@@ -106,25 +98,7 @@ class Training(Jobs):
                                        "TrainingJobStatus", "SecondaryStatus")))
 
     def StopTrainingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
-        doc = self.training_jobs.of(call, p["TrainingJobName"])
-        if doc is None:
-            raise not_found()
-        status = doc["TrainingJobStatus"]
-        if status != "InProgress":
-            raise validation("The request was rejected because the training job is in "
-                             f"status {status}.")
-        arn = doc["TrainingJobArn"]
-
-        def stopping(d: dict[str, Any]) -> None:
-            from .jobs import transition
-
-            d["TrainingJobStatus"] = "Stopping"
-            transition(d, "Stopping", "Stopping the training job", time.time())
-            d["LastModifiedTime"] = time.time()
-
-        self.training_jobs.update(arn, stopping)
-        if self.runtime is None or not self.runtime.stop(arn):
-            self.runtime_apply(KIND, arn, {"event": "stopped_before_start"})
+        self.stop_job(call, KIND, p["TrainingJobName"], not_found())
         return {}
 
     def DeleteTrainingJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:

@@ -22,10 +22,8 @@ StopTrainingJob's) and the Grid refusal of non-categorical ranges.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import itertools
-import json
 import logging
 import math
 import random
@@ -39,7 +37,15 @@ from typing import Any
 
 from ...runtime.supervisor import RUNNING, SERVER_STOPPED
 from ..base import AWSError, Call
-from .resources import Resources, as_datetimes, in_use, pick, resource_arn, validation
+from .resources import (
+    Resources,
+    described,
+    in_use,
+    paginate,
+    pick,
+    resource_arn,
+    validation,
+)
 from .training import Training
 
 log = logging.getLogger("execrole.jobs")
@@ -379,8 +385,7 @@ class Tuning(Training):
 
     def DescribeHyperParameterTuningJob(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         doc = self._tuning_of(call, p["HyperParameterTuningJobName"])
-        out = {k: v for k, v in doc.items() if not k.startswith("_") and k != "Tags"}
-        return dict(as_datetimes(out))
+        return described(doc)
 
     def ListHyperParameterTuningJobs(self, call: Call, p: dict[str, Any]) -> dict[str, Any]:
         def summary(d: dict[str, Any]) -> dict[str, Any]:
@@ -440,7 +445,7 @@ class Tuning(Training):
                      "Status": "TrainingJobStatus"}.get(sort_by, "TrainingJobName")
             key = lambda s: s.get(field) or 0  # noqa: E731
         items.sort(key=key, reverse=p.get("SortOrder") == "Descending")
-        return page(items, p, "TrainingJobSummaries")
+        return paginate(items, p, "TrainingJobSummaries")
 
 
 def training_request(definition: dict[str, Any], tuned: dict[str, str], name: str
@@ -462,18 +467,3 @@ def training_request(definition: dict[str, Any], tuned: dict[str, str], name: st
             or 30}
     return request
 
-
-def page(items: list[dict[str, Any]], p: dict[str, Any], key: str) -> dict[str, Any]:
-    """MaxResults (default 10) and an opaque NextToken, as the other List calls page."""
-    start = 0
-    if p.get("NextToken"):
-        try:
-            start = int(json.loads(base64.urlsafe_b64decode(str(p["NextToken"])))["o"])
-        except (ValueError, KeyError, TypeError):
-            raise validation("Invalid pagination token.") from None
-    limit = int(p.get("MaxResults") or 10)
-    out: dict[str, Any] = {key: as_datetimes(items[start:start + limit])}
-    if start + limit < len(items):
-        out["NextToken"] = base64.urlsafe_b64encode(
-            json.dumps({"o": start + limit}).encode()).decode()
-    return out
